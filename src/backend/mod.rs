@@ -1,0 +1,85 @@
+//! Sources of GPU readings. Each backend discovers its devices once, at start-up, and then
+//! answers one [`Backend::read`] per device per sampling tick. Backends do blocking I/O; the
+//! sampler calls them from its own thread, never from the HTTP workers.
+
+pub mod nvml;
+pub mod simulated;
+
+use crate::units::Watts;
+
+/// What a device can report, found once at start-up and carried as data, so that an unsupported
+/// reading is never mistaken for a failing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// A cumulative energy counter (NVML total energy consumption, Volta and newer).
+    pub energy_counter: bool,
+    /// A power reading.
+    pub power: bool,
+    /// A utilization reading.
+    pub utilization: bool,
+    /// An enforced power limit.
+    pub power_limit: bool,
+}
+
+/// Static facts about one device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceInfo {
+    /// Index as the driver numbers devices (the `gpu` label).
+    pub index: u32,
+    /// Stable identity (the `uuid` label), used to find the device again after a fault.
+    pub uuid: String,
+    /// Product name, e.g. "NVIDIA H100 80GB HBM3".
+    pub name: String,
+    /// What the device can report.
+    pub caps: Capabilities,
+}
+
+/// The readings of one device at one tick. A field is `None` when unsupported or when its read
+/// failed this tick; failures are listed in `failed` so they can be counted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reading {
+    /// Power draw as the device reports it (an average over up to 1 s on recent NVIDIA GPUs).
+    pub power: Option<Watts>,
+    /// Cumulative energy counter in millijoules since the driver loaded.
+    pub energy_mj: Option<u64>,
+    /// Fraction of time a kernel was running over the device's last sample period, 0–1.
+    pub utilization: Option<f64>,
+    /// Enforced power limit.
+    pub power_limit: Option<Watts>,
+    /// Readings that are supported but failed this tick.
+    pub failed: Vec<Field>,
+}
+
+/// One kind of reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// Power draw.
+    Power,
+    /// Energy counter.
+    Energy,
+    /// Utilization.
+    Utilization,
+    /// Power limit.
+    PowerLimit,
+}
+
+/// Why a whole device could not be read this tick.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    /// The device is gone (fell off the bus, reset, removed); it is retried every tick.
+    #[error("device lost: {0}")]
+    Lost(String),
+    /// A failure that may pass by the next tick.
+    #[error("transient read failure: {0}")]
+    Transient(String),
+}
+
+/// A source of GPU readings.
+pub trait Backend: Send {
+    /// A short name for logs and the landing page ("nvml", "simulated").
+    fn name(&self) -> &'static str;
+    /// The devices found at start-up, in index order.
+    fn devices(&self) -> &[DeviceInfo];
+    /// Reads device `position` (its place in [`Backend::devices`]).
+    fn read(&mut self, position: usize) -> Result<Reading, DeviceError>;
+}

@@ -1,0 +1,163 @@
+//! Command-line flags as the user types them, in node_exporter's dotted style. Every flag can
+//! also come from an environment variable (`GPU_CARBON_EXPORTER_` + the flag name in upper case
+//! with `.` and `-` as `_`), which suits systemd environment files and Kubernetes manifests.
+//! Values are checked and turned into a [`crate::config::Config`] in a second stage.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Raw flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "gpu-carbon-exporter",
+    version,
+    about = "Prometheus exporter for GPU power, exact cumulative energy (kWh) and CO2e emissions.",
+    after_help = "Try it without a GPU: gpu-carbon-exporter --demo, then open http://localhost:9402/"
+)]
+pub struct Cli {
+    /// Address to listen on for HTTP, as host:port or :port (all IPv4 interfaces). Repeat to
+    /// listen on several.
+    #[arg(
+        long = "web.listen-address",
+        env = "GPU_CARBON_EXPORTER_WEB_LISTEN_ADDRESS",
+        default_value = ":9402",
+        value_name = "ADDR"
+    )]
+    pub listen_address: Vec<String>,
+
+    /// Path under which to expose metrics.
+    #[arg(
+        long = "web.telemetry-path",
+        env = "GPU_CARBON_EXPORTER_WEB_TELEMETRY_PATH",
+        default_value = "/metrics",
+        value_name = "PATH"
+    )]
+    pub telemetry_path: String,
+
+    /// Maximum number of HTTP requests served at once; more are answered 503.
+    #[arg(
+        long = "web.max-requests",
+        env = "GPU_CARBON_EXPORTER_WEB_MAX_REQUESTS",
+        default_value_t = 40,
+        value_name = "N"
+    )]
+    pub max_requests: usize,
+
+    /// How often every GPU is read, in Prometheus duration syntax (200ms, 1s, 1m).
+    #[arg(
+        long = "sample.interval",
+        env = "GPU_CARBON_EXPORTER_SAMPLE_INTERVAL",
+        default_value = "1s",
+        value_name = "DURATION"
+    )]
+    pub sample_interval: String,
+
+    /// Where readings come from: nvml (real NVIDIA GPUs) or simulated.
+    #[arg(
+        long = "backend",
+        env = "GPU_CARBON_EXPORTER_BACKEND",
+        value_enum,
+        default_value_t = BackendKind::Nvml
+    )]
+    pub backend: BackendKind,
+
+    /// Shorthand for --backend=simulated: run with simulated GPUs, no GPU needed.
+    #[arg(long = "demo", env = "GPU_CARBON_EXPORTER_DEMO")]
+    pub demo: bool,
+
+    /// Number of simulated GPUs (with --demo or --backend=simulated).
+    #[arg(
+        long = "simulated.gpus",
+        env = "GPU_CARBON_EXPORTER_SIMULATED_GPUS",
+        default_value_t = 4,
+        value_name = "N"
+    )]
+    pub simulated_gpus: u32,
+
+    /// NVML library to load instead of libnvidia-ml.so.1 from the loader's search path.
+    #[arg(
+        long = "nvml.library-path",
+        env = "GPU_CARBON_EXPORTER_NVML_LIBRARY_PATH",
+        value_name = "FILE"
+    )]
+    pub nvml_library_path: Option<PathBuf>,
+
+    /// Carbon intensity of the electricity in g CO2e/kWh (e.g. from your supplier). Default:
+    /// the world average, unless --carbon.zone is given.
+    #[arg(
+        long = "carbon.intensity",
+        env = "GPU_CARBON_EXPORTER_CARBON_INTENSITY",
+        conflicts_with = "carbon_zone",
+        value_name = "G_PER_KWH"
+    )]
+    pub carbon_intensity: Option<f64>,
+
+    /// Grid zone whose average intensity to use, from the built-in table (ISO 3166-1 alpha-2
+    /// code such as DE, FR, US, IN, SG; see the README).
+    #[arg(
+        long = "carbon.zone",
+        env = "GPU_CARBON_EXPORTER_CARBON_ZONE",
+        value_name = "CODE"
+    )]
+    pub carbon_zone: Option<String>,
+
+    /// Power usage effectiveness of the facility (1.0 to 5.0): energy is multiplied by it for
+    /// CO2e.
+    #[arg(
+        long = "carbon.pue",
+        env = "GPU_CARBON_EXPORTER_CARBON_PUE",
+        default_value_t = 1.0,
+        value_name = "RATIO"
+    )]
+    pub carbon_pue: f64,
+
+    /// Only log messages with this severity or above.
+    #[arg(
+        long = "log.level",
+        env = "GPU_CARBON_EXPORTER_LOG_LEVEL",
+        value_enum,
+        default_value_t = LogLevel::Info
+    )]
+    pub log_level: LogLevel,
+
+    /// Output format of log messages.
+    #[arg(
+        long = "log.format",
+        env = "GPU_CARBON_EXPORTER_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Logfmt
+    )]
+    pub log_format: LogFormat,
+}
+
+/// `--backend` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// Real NVIDIA GPUs through NVML.
+    Nvml,
+    /// Deterministic simulated GPUs.
+    Simulated,
+}
+
+/// `--log.level` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Per-tick detail.
+    Debug,
+    /// Start-up inventory and state changes.
+    Info,
+    /// Faults that degrade a series.
+    Warn,
+    /// Failures.
+    Error,
+}
+
+/// `--log.format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `key=value` pairs, as Prometheus and its exporters log.
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}

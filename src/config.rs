@@ -1,0 +1,278 @@
+//! Validated configuration, built from the raw flags. Every rejection names its flag; `main`
+//! turns one into exit code 2.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::carbon::zones::ZoneTable;
+use crate::carbon::FixedIntensity;
+use crate::cli::{BackendKind, Cli, LogFormat, LogLevel};
+use crate::duration;
+
+/// Shortest and longest accepted `--sample.interval`.
+const INTERVAL_RANGE: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(300));
+/// Accepted `--carbon.intensity` range in g/kWh; the dirtiest grids are near 1,100.
+const INTENSITY_RANGE: (f64, f64) = (0.0, 2_000.0);
+/// Accepted `--carbon.pue` range; PUE below 1 is impossible, the worst sites are near 3.
+const PUE_RANGE: (f64, f64) = (1.0, 5.0);
+/// Paths the exporter serves itself, which the telemetry path may not take.
+const RESERVED_PATHS: [&str; 3] = ["/", "/-/healthy", "/-/ready"];
+
+/// A flag value that can't be used.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid value {value:?} for --{flag}: {reason}")]
+pub struct ConfigError {
+    /// The flag, without dashes.
+    pub flag: &'static str,
+    /// The value given.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn invalid(flag: &'static str, value: impl ToString, reason: impl ToString) -> ConfigError {
+    ConfigError {
+        flag,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Which backend to run, with its settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendConfig {
+    /// NVML, from `library` or the default library name.
+    Nvml {
+        /// `--nvml.library-path`.
+        library: Option<PathBuf>,
+    },
+    /// `gpus` simulated GPUs.
+    Simulated {
+        /// `--simulated.gpus`.
+        gpus: u32,
+    },
+}
+
+/// Where the carbon intensity comes from.
+#[derive(Debug, Clone)]
+pub struct CarbonConfig {
+    /// The intensity provider.
+    pub intensity: FixedIntensity,
+    /// True when neither `--carbon.intensity` nor `--carbon.zone` was given.
+    pub is_default: bool,
+    /// `--carbon.pue`.
+    pub pue: f64,
+}
+
+/// Everything `run` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Addresses to listen on.
+    pub listen: Vec<SocketAddr>,
+    /// Path of the metrics endpoint.
+    pub telemetry_path: String,
+    /// Cap on concurrent requests.
+    pub max_requests: usize,
+    /// Sampling period.
+    pub sample_interval: Duration,
+    /// The backend.
+    pub backend: BackendConfig,
+    /// Carbon accounting settings.
+    pub carbon: CarbonConfig,
+    /// `--log.level`.
+    pub log_level: LogLevel,
+    /// `--log.format`.
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Checks every flag.
+    pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
+        Ok(Config {
+            listen: cli
+                .listen_address
+                .iter()
+                .map(|a| listen_address(a))
+                .collect::<Result<_, _>>()?,
+            telemetry_path: telemetry_path(cli.telemetry_path)?,
+            max_requests: match cli.max_requests {
+                0 => return Err(invalid("web.max-requests", 0, "must be at least 1")),
+                n => n,
+            },
+            sample_interval: sample_interval(&cli.sample_interval)?,
+            backend: match (cli.demo, cli.backend) {
+                (true, _) | (_, BackendKind::Simulated) => {
+                    if !(1..=1024).contains(&cli.simulated_gpus) {
+                        return Err(invalid(
+                            "simulated.gpus",
+                            cli.simulated_gpus,
+                            "must be 1 to 1024",
+                        ));
+                    }
+                    BackendConfig::Simulated {
+                        gpus: cli.simulated_gpus,
+                    }
+                }
+                (false, BackendKind::Nvml) => BackendConfig::Nvml {
+                    library: cli.nvml_library_path,
+                },
+            },
+            carbon: carbon(
+                cli.carbon_intensity,
+                cli.carbon_zone.as_deref(),
+                cli.carbon_pue,
+            )?,
+            log_level: cli.log_level,
+            log_format: cli.log_format,
+        })
+    }
+}
+
+/// `:9402` means every IPv4 interface, as in Go's `net.Listen`; host names are resolved once.
+fn listen_address(text: &str) -> Result<SocketAddr, ConfigError> {
+    let full = match text.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => text.to_string(),
+    };
+    if let Ok(addr) = full.parse() {
+        return Ok(addr);
+    }
+    full.to_socket_addrs()
+        .map_err(|e| invalid("web.listen-address", text, e))?
+        .next()
+        .ok_or_else(|| invalid("web.listen-address", text, "resolves to no address"))
+}
+
+fn telemetry_path(path: String) -> Result<String, ConfigError> {
+    if !path.starts_with('/') {
+        return Err(invalid("web.telemetry-path", path, "must start with /"));
+    }
+    if RESERVED_PATHS.contains(&path.as_str()) {
+        return Err(invalid(
+            "web.telemetry-path",
+            path,
+            "is taken by the landing page or a health endpoint",
+        ));
+    }
+    Ok(path)
+}
+
+fn sample_interval(text: &str) -> Result<Duration, ConfigError> {
+    let d = duration::parse(text).map_err(|e| invalid("sample.interval", text, e))?;
+    let (min, max) = INTERVAL_RANGE;
+    if d < min || d > max {
+        return Err(invalid(
+            "sample.interval",
+            text,
+            format!("must be between {min:?} and {max:?}"),
+        ));
+    }
+    Ok(d)
+}
+
+fn carbon(
+    intensity: Option<f64>,
+    zone: Option<&str>,
+    pue: f64,
+) -> Result<CarbonConfig, ConfigError> {
+    let (lo, hi) = PUE_RANGE;
+    if !(lo..=hi).contains(&pue) {
+        return Err(invalid(
+            "carbon.pue",
+            pue,
+            format!("must be between {lo} and {hi}"),
+        ));
+    }
+    let table = ZoneTable::builtin();
+    let (intensity, is_default) = match (intensity, zone) {
+        (Some(g), _) => {
+            let (lo, hi) = INTENSITY_RANGE;
+            if !(lo..=hi).contains(&g) {
+                return Err(invalid(
+                    "carbon.intensity",
+                    g,
+                    format!("must be between {lo} and {hi} g/kWh"),
+                ));
+            }
+            (FixedIntensity::custom(g), false)
+        }
+        (None, Some(code)) => {
+            let zone = table.get(code).ok_or_else(|| {
+                invalid("carbon.zone", code, format!("unknown zone; use an ISO 3166-1 alpha-2 code of one of the {} zones in the built-in table (e.g. DE, FR, US, IN, SG) or WORLD", table.len()))
+            })?;
+            (FixedIntensity::zone(zone), false)
+        }
+        (None, None) => (FixedIntensity::zone(table.world()), true),
+    };
+    Ok(CarbonConfig {
+        intensity,
+        is_default,
+        pue,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> Result<Config, ConfigError> {
+        let cli =
+            Cli::try_parse_from(std::iter::once("gpu-carbon-exporter").chain(args.iter().copied()))
+                .expect("flags parse");
+        Config::from_cli(cli)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).expect("valid");
+        assert_eq!(
+            c.listen,
+            vec!["0.0.0.0:9402".parse::<SocketAddr>().expect("addr")]
+        );
+        assert_eq!(c.telemetry_path, "/metrics");
+        assert_eq!(c.sample_interval, Duration::from_secs(1));
+        assert_eq!(c.backend, BackendConfig::Nvml { library: None });
+        assert!(c.carbon.is_default);
+        assert_eq!(c.carbon.intensity.0.zone, "WORLD");
+        assert_eq!(c.carbon.pue, 1.0);
+    }
+
+    #[test]
+    fn demo_zone_and_addresses() {
+        let c = config(&[
+            "--demo",
+            "--carbon.zone=fr",
+            "--web.listen-address=127.0.0.1:1234",
+            "--web.listen-address=:5678",
+            "--sample.interval=200ms",
+        ])
+        .expect("valid");
+        assert_eq!(c.backend, BackendConfig::Simulated { gpus: 4 });
+        assert_eq!(c.carbon.intensity.0.zone, "FR");
+        assert!(!c.carbon.is_default);
+        assert_eq!(c.listen.len(), 2);
+        assert_eq!(c.sample_interval, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_flag() {
+        let cases: [(&[&str], &str); 9] = [
+            (&["--carbon.zone=XX"], "carbon.zone"),
+            (&["--carbon.intensity=-5"], "carbon.intensity"),
+            (&["--carbon.intensity=NaN"], "carbon.intensity"),
+            (&["--carbon.pue=0.9"], "carbon.pue"),
+            (&["--sample.interval=1"], "sample.interval"),
+            (&["--sample.interval=1ms"], "sample.interval"),
+            (&["--web.telemetry-path=metrics"], "web.telemetry-path"),
+            (&["--web.listen-address=nonsense"], "web.listen-address"),
+            (&["--web.max-requests=0"], "web.max-requests"),
+        ];
+        for (args, flag) in cases {
+            let err = config(args).expect_err("invalid");
+            assert_eq!(err.flag, flag, "{args:?}");
+            assert!(err.to_string().contains(&format!("--{flag}")), "{err}");
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The accounting rules, checked on hand-computable readings.
+
+use super::*;
+use crate::units::JOULES_PER_KWH;
+
+const GAP: Duration = Duration::from_secs(5);
+const F: Factors = Factors {
+    pue: 1.5,
+    intensity: GramsPerKwh(400.0),
+};
+
+fn at(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+fn obs(t: f64, power: f64, mj: Option<u64>, util: f64) -> Observation {
+    Observation {
+        at: at(t),
+        power: Some(Watts(power)),
+        energy_mj: mj,
+        utilization: Some(util),
+        power_limit: Some(Watts(700.0)),
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+}
+
+#[test]
+fn counter_energy_and_co2e() {
+    let mut l = GpuLedger::new(EnergySource::Counter, GAP);
+    // 300 W for 10 s: counter advances 300,000 mJ per second from an arbitrary start.
+    for i in 0..=10u64 {
+        l.observe(&obs(i as f64, 300.0, Some(7_000_000 + 300_000 * i), 0.5), F);
+    }
+    let t = l.totals();
+    assert_eq!(t.energy, Joules(3_000.0));
+    assert_eq!(t.idle_energy, Joules(0.0));
+    let expected_g = 3_000.0 / JOULES_PER_KWH * 1.5 * 400.0;
+    assert!(close(t.co2e.0, expected_g), "{} vs {expected_g}", t.co2e.0);
+}
+
+#[test]
+fn a_missed_counter_reading_is_covered_by_the_next() {
+    let mut l = GpuLedger::new(EnergySource::Counter, GAP);
+    l.observe(&obs(0.0, 300.0, Some(1_000), 0.5), F);
+    l.observe(&obs(1.0, 300.0, None, 0.5), F);
+    let out = l.observe(&obs(2.0, 300.0, Some(601_000), 0.5), F);
+    assert_eq!(out.energy, Joules(600.0));
+    assert_eq!(l.totals().energy, Joules(600.0));
+}
+
+#[test]
+fn a_counter_reset_never_loses_or_reverses_energy() {
+    let mut l = GpuLedger::new(EnergySource::Counter, GAP);
+    l.observe(&obs(0.0, 200.0, Some(50_000_000), 0.5), F);
+    l.observe(&obs(1.0, 200.0, Some(50_200_000), 0.5), F);
+    // Driver reload: the counter restarts at 0 and shows 50 J since.
+    let out = l.observe(&obs(2.0, 200.0, Some(50_000), 0.5), F);
+    assert!(out.counter_reset);
+    // The power readings say 200 J for the interval, more than the 50 J the counter saw.
+    assert_eq!(out.energy, Joules(200.0));
+    l.observe(&obs(3.0, 200.0, Some(250_000), 0.5), F);
+    let t = l.totals();
+    assert_eq!(t.energy, Joules(600.0));
+    assert_eq!(t.counter_resets, 1);
+}
+
+#[test]
+fn after_a_reset_without_power_the_counter_value_is_the_lower_bound() {
+    let mut l = GpuLedger::new(EnergySource::Counter, GAP);
+    let mut o = obs(0.0, 0.0, Some(10_000_000), 0.5);
+    o.power = None;
+    l.observe(&o, F);
+    o.at = at(1.0);
+    o.energy_mj = Some(120_000);
+    assert_eq!(l.observe(&o, F).energy, Joules(120.0));
+}
+
+#[test]
+fn an_impossible_counter_jump_is_rejected_and_rebased() {
+    let mut l = GpuLedger::new(EnergySource::Counter, GAP);
+    l.observe(&obs(0.0, 300.0, Some(1_000_000), 0.5), F);
+    // +1,000,000 J in one second from a 700 W board.
+    let out = l.observe(&obs(1.0, 300.0, Some(1_001_000_000), 0.5), F);
+    assert!(out.implausible_energy);
+    assert_eq!(l.totals().energy, Joules(0.0));
+    // Counting resumes from the new value.
+    l.observe(&obs(2.0, 300.0, Some(1_001_300_000), 0.5), F);
+    assert_eq!(l.totals().energy, Joules(300.0));
+}
+
+#[test]
+fn integration_is_exact_for_a_ramp_and_bridges_a_glitch() {
+    let mut l = GpuLedger::new(EnergySource::Integrated, GAP);
+    let mut rejected = 0;
+    for i in 0..=100 {
+        let t = i as f64 * 0.1;
+        let true_power = 100.0 + 30.0 * t; // 100 W → 400 W over 10 s: 2500 J
+        let reported = if (40..43).contains(&i) {
+            7_000.0
+        } else {
+            true_power
+        };
+        let out = l.observe(&obs(t, reported, None, 0.5), F);
+        rejected += usize::from(out.implausible_power);
+        assert_eq!(out.power.is_none(), out.implausible_power);
+    }
+    assert_eq!(rejected, 3);
+    assert!(close(l.totals().energy.0, 2_500.0), "{:?}", l.totals());
+}
+
+#[test]
+fn integration_does_not_bridge_a_long_outage() {
+    let mut l = GpuLedger::new(EnergySource::Integrated, GAP);
+    l.observe(&obs(0.0, 100.0, None, 0.5), F);
+    l.observe(&obs(1.0, 100.0, None, 0.5), F);
+    l.observe(&obs(60.0, 100.0, None, 0.5), F);
+    l.observe(&obs(61.0, 100.0, None, 0.5), F);
+    assert_eq!(l.totals().energy, Joules(200.0));
+}
+
+#[test]
+fn idle_energy_is_energy_at_zero_utilization() {
+    let mut l = GpuLedger::new(EnergySource::Counter, GAP);
+    let mut mj = 0;
+    for i in 0..=20u64 {
+        let util = if i > 10 { 0.0 } else { 0.9 };
+        let power = if i > 10 { 60.0 } else { 500.0 };
+        l.observe(&obs(i as f64, power, Some(mj), util), F);
+        mj += (power * 1000.0) as u64;
+    }
+    // Intervals 1..=10 end busy; 11..=20 end idle. The counter lags one tick: interval i
+    // carries the power read at i-1.
+    let t = l.totals();
+    assert_eq!(t.energy, Joules(10.0 * 500.0 + 500.0 + 9.0 * 60.0));
+    assert_eq!(t.idle_energy, Joules(500.0 + 9.0 * 60.0));
+}
+
+#[test]
+fn co2e_uses_the_intensity_in_force_at_each_step() {
+    let mut l = GpuLedger::new(EnergySource::Counter, GAP);
+    let kwh = JOULES_PER_KWH as u64 * 1000; // 1 kWh in mJ
+    let f = |g| Factors {
+        pue: 1.0,
+        intensity: GramsPerKwh(g),
+    };
+    l.observe(&obs(0.0, 0.0, Some(0), 0.5), f(100.0));
+    let mut big = obs(3_600.0, 0.0, Some(kwh), 0.5);
+    big.power_limit = Some(Watts(1_000.0));
+    l.observe(&big, f(100.0));
+    big.at = at(7_200.0);
+    big.energy_mj = Some(2 * kwh);
+    l.observe(&big, f(500.0));
+    assert!(close(l.totals().co2e.0, 600.0), "{:?}", l.totals());
+    assert_eq!(l.totals().energy.kwh(), 2.0);
+}

@@ -1,0 +1,39 @@
+//! The text exposition served on the telemetry path: the exporter's own metrics plus the
+//! process metrics of the `prometheus` crate, in one registry, sorted and diffable.
+
+use prometheus::{Encoder, Registry, TextEncoder};
+
+use crate::collector::{BuildInfo, SnapshotCollector};
+use crate::sampler::Published;
+
+/// `Content-Type` of the text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Renders the registry.
+pub struct Exposition {
+    registry: Registry,
+}
+
+impl Exposition {
+    /// A registry with the snapshot collector and, if `process` is set, the process collector.
+    pub fn new(snapshots: Published, process: bool) -> prometheus::Result<Exposition> {
+        let registry = Registry::new();
+        registry.register(Box::new(SnapshotCollector::new(
+            snapshots,
+            BuildInfo::current(),
+        )?))?;
+        if process {
+            registry.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))?;
+        }
+        Ok(Exposition { registry })
+    }
+
+    /// The current exposition in text format.
+    pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let mut buf = Vec::with_capacity(16 * 1024);
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        Ok(buf)
+    }
+}

@@ -1,0 +1,107 @@
+//! Routing: the landing page, the telemetry path, health and readiness; 404 and 405 elsewhere.
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::sync::Semaphore;
+use tracing::error;
+
+use super::landing;
+use crate::exposition::{Exposition, CONTENT_TYPE as METRICS_CONTENT_TYPE};
+use crate::sampler::Published;
+
+/// Response type of every route.
+pub type Reply = Response<Full<Bytes>>;
+
+/// What the server serves.
+pub struct App {
+    exposition: Exposition,
+    snapshots: Published,
+    telemetry_path: String,
+    landing: String,
+    in_flight: Semaphore,
+}
+
+impl App {
+    /// The routes, rendering from `exposition` and judging readiness from `snapshots`.
+    /// `backend` and `carbon` describe the set-up on the landing page.
+    pub fn new(
+        exposition: Exposition,
+        snapshots: Published,
+        telemetry_path: String,
+        max_requests: usize,
+        setup: &landing::Setup,
+    ) -> App {
+        App {
+            exposition,
+            snapshots,
+            landing: landing::page(&telemetry_path, setup),
+            telemetry_path,
+            in_flight: Semaphore::new(max_requests),
+        }
+    }
+
+    /// Answers one request. Synchronous and quick: rendering reads only the published snapshot.
+    pub fn handle<B>(&self, req: &Request<B>) -> Reply {
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many requests in flight; try again.\n",
+            );
+        };
+        let path = req.uri().path();
+        let known = path == "/"
+            || path == self.telemetry_path
+            || path == "/-/healthy"
+            || path == "/-/ready";
+        if !known {
+            return text(StatusCode::NOT_FOUND, "Not found.\n");
+        }
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.\n");
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return r;
+        }
+        match path {
+            "/" => with_type(
+                StatusCode::OK,
+                self.landing.clone(),
+                "text/html; charset=utf-8",
+            ),
+            "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
+            "/-/ready" if self.snapshots.borrow().is_some() => text(StatusCode::OK, "Ready.\n"),
+            "/-/ready" => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not ready: no sample taken yet.\n",
+            ),
+            _ => self.metrics(),
+        }
+    }
+
+    fn metrics(&self) -> Reply {
+        match self.exposition.render() {
+            Ok(body) => with_type(StatusCode::OK, body, METRICS_CONTENT_TYPE),
+            Err(err) => {
+                error!(error = %err, "Rendering metrics failed");
+                text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Rendering metrics failed.\n",
+                )
+            }
+        }
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Reply {
+    with_type(status, body, "text/plain; charset=utf-8")
+}
+
+fn with_type(status: StatusCode, body: impl Into<Bytes>, content_type: &'static str) -> Reply {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}

@@ -1,0 +1,98 @@
+//! The immutable result of one sampling tick: everything a scrape renders, and nothing that
+//! needs a device, a lock across `.await`, or arithmetic beyond unit conversion to render.
+
+use std::time::Duration;
+
+use crate::backend::DeviceInfo;
+use crate::carbon::Intensity;
+use crate::energy::{EnergySource, Totals};
+use crate::units::Watts;
+
+/// Everything known at the end of one tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Wall-clock time of the tick, Unix seconds.
+    pub taken_at_unix: f64,
+    /// How long reading every GPU took.
+    pub sample_duration: Duration,
+    /// Carbon intensity applied at this tick.
+    pub intensity: Intensity,
+    /// PUE applied at this tick.
+    pub pue: f64,
+    /// One entry per GPU found at start-up, in index order.
+    pub gpus: Vec<GpuSnapshot>,
+}
+
+/// One GPU at the end of a tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuSnapshot {
+    /// Static facts.
+    pub info: DeviceInfo,
+    /// How its energy is measured.
+    pub energy_source: EnergySource,
+    /// Whether the last read of this GPU fully succeeded.
+    pub up: bool,
+    /// Latest accepted power reading (absent while down or after a rejected reading).
+    pub power: Option<Watts>,
+    /// Latest enforced power limit (absent while down).
+    pub power_limit: Option<Watts>,
+    /// Latest utilization, 0–1 (absent while down or when unsupported).
+    pub utilization: Option<f64>,
+    /// Running totals since the exporter started.
+    pub totals: Totals,
+    /// Failed or rejected readings so far, by kind.
+    pub errors: ErrorCounts,
+}
+
+/// Kinds of failed or rejected readings (the `kind` label of the sample-error counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The GPU could not be reached at all (fell off the bus, reset, removed).
+    DeviceLost,
+    /// A supported reading failed this tick.
+    ReadError,
+    /// A power reading that can't be true was ignored.
+    ImplausiblePower,
+    /// An energy counter step that can't be true was ignored.
+    ImplausibleEnergy,
+}
+
+impl ErrorKind {
+    /// Every kind, in label order; all are exported from the start so `rate()` sees the first.
+    pub const ALL: [ErrorKind; 4] = [
+        ErrorKind::DeviceLost,
+        ErrorKind::ImplausibleEnergy,
+        ErrorKind::ImplausiblePower,
+        ErrorKind::ReadError,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::DeviceLost => "device_lost",
+            ErrorKind::ReadError => "read_error",
+            ErrorKind::ImplausiblePower => "implausible_power",
+            ErrorKind::ImplausibleEnergy => "implausible_energy",
+        }
+    }
+}
+
+/// Counts per [`ErrorKind`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorCounts([u64; 4]);
+
+impl ErrorCounts {
+    fn slot(kind: ErrorKind) -> usize {
+        kind as usize
+    }
+
+    /// Adds `n` errors of `kind`.
+    pub fn add(&mut self, kind: ErrorKind, n: u64) {
+        self.0[Self::slot(kind)] += n;
+    }
+
+    /// The count for `kind`.
+    pub fn get(&self, kind: ErrorKind) -> u64 {
+        self.0[Self::slot(kind)]
+    }
+}

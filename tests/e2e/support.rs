@@ -1,0 +1,333 @@
+//! Shared helpers for the end-to-end tests: start the real exporter binary, find the port it
+//! bound, and talk HTTP/1.1 to it without pulling an HTTP client crate into the tests.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Path of the exporter binary that Cargo built for these tests.
+pub fn exporter_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gpu-carbon-exporter"))
+}
+
+/// A running exporter. Killed when dropped, so a failing test never leaks a process.
+pub struct Exporter {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Exporter {
+    /// Starts the exporter with `args` plus `--web.listen-address=127.0.0.1:0` and
+    /// `--log.format=logfmt`, and waits until it logs the address it listens on.
+    pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Exporter {
+        let mut cmd = Command::new(exporter_bin());
+        cmd.args(["--web.listen-address=127.0.0.1:0", "--log.format=logfmt"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn exporter");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = listen_address(&line) {
+                    let _ = tx.send(addr);
+                }
+                sink.lock().expect("log lock").push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "exporter did not report a listen address; log:\n{}",
+                    lines.lock().expect("log lock").join("\n")
+                );
+            }
+        };
+        Exporter {
+            child,
+            addr,
+            stderr: lines,
+        }
+    }
+
+    /// GET `path`, returning the response.
+    pub fn get(&self, path: &str) -> Response {
+        request(self.addr, "GET", path)
+    }
+
+    /// GET the telemetry path and parse it.
+    pub fn scrape(&self) -> Scrape {
+        let resp = self.get("/metrics");
+        assert_eq!(resp.status, 200, "scrape failed: {}", resp.body);
+        Scrape::parse(&resp.body)
+    }
+
+    /// Polls `/-/ready` until it answers 200.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.get("/-/ready").status == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("exporter never became ready; log:\n{}", self.log());
+    }
+
+    /// Everything the exporter wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().expect("log lock").join("\n")
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        wait_with_timeout(&mut self.child, Duration::from_secs(20))
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs the exporter to completion (for start-up failures), returning status and stderr.
+pub fn run_to_exit(args: &[&str], envs: &[(&str, &str)]) -> (ExitStatus, String) {
+    let mut cmd = Command::new(exporter_bin());
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn exporter");
+    let status = wait_with_timeout(&mut child, Duration::from_secs(30));
+    let mut out = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        let _ = s.read_to_string(&mut out);
+    }
+    if let Some(mut s) = child.stderr.take() {
+        let _ = s.read_to_string(&mut out);
+    }
+    (status, out)
+}
+
+fn listen_address(line: &str) -> Option<SocketAddr> {
+    if !line.contains("Listening on") {
+        return None;
+    }
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix("address="))
+        .and_then(|v| v.trim_matches('"').parse().ok())
+}
+
+/// An HTTP response, read to the end.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`.
+pub fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Response {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// One sample line of a text exposition.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+impl Series {
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A parsed text exposition (enough of the format for our own output).
+#[derive(Debug, Clone)]
+pub struct Scrape {
+    pub series: Vec<Series>,
+    pub text: String,
+}
+
+impl Scrape {
+    pub fn parse(text: &str) -> Scrape {
+        let series = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(parse_series)
+            .collect();
+        Scrape {
+            series,
+            text: text.to_string(),
+        }
+    }
+
+    /// All series named `name` whose labels include every pair in `matching`.
+    pub fn find(&self, name: &str, matching: &[(&str, &str)]) -> Vec<&Series> {
+        self.series
+            .iter()
+            .filter(|s| s.name == name)
+            .filter(|s| matching.iter().all(|(k, v)| s.label(k) == Some(v)))
+            .collect()
+    }
+
+    /// The value of the single series named `name` matching `matching`; panics otherwise.
+    pub fn value(&self, name: &str, matching: &[(&str, &str)]) -> f64 {
+        let found = self.find(name, matching);
+        assert_eq!(
+            found.len(),
+            1,
+            "expected exactly one {name}{matching:?}, got {found:?}"
+        );
+        found[0].value
+    }
+}
+
+fn parse_series(line: &str) -> Series {
+    let (head, value) = line.rsplit_once(' ').expect("sample line has a value");
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().expect("numeric sample value"),
+    };
+    let (name, labels) = match head.split_once('{') {
+        None => (head.to_string(), Vec::new()),
+        Some((name, rest)) => (name.to_string(), parse_labels(rest.trim_end_matches('}'))),
+    };
+    Series {
+        name,
+        labels,
+        value,
+    }
+}
+
+fn parse_labels(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some((key, after)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        value.push(if n == 'n' { '\n' } else { n });
+                    }
+                }
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        out.push((key.trim_start_matches(',').trim().to_string(), value));
+        rest = &after[end..];
+    }
+    out
+}

@@ -1,0 +1,556 @@
+//! A fake `libnvidia-ml.so` driven by a scenario file, for testing
+//! `gpu-carbon-exporter` without a GPU.
+//!
+//! Built as a `cdylib` (`target/debug/libfake_nvml.so`, also
+//! `target/debug/deps/libfake_nvml.so`), it exports the NVML entry points the
+//! exporter uses, so the real binary can load it with
+//! `nvml_wrapper::Nvml::builder().lib_path(...)`. Every reading is a function
+//! of *scenario time*, and the energy counter is the **exact** integral of
+//! the power profile, so tests can assert against analytically known energy.
+//! The `rlib` side exposes the same math ([`profile`], [`scenario`],
+//! [`device`]) to compute expected values.
+//!
+//! # Loading a scenario
+//!
+//! `nvmlInit_v2` / `nvmlInitWithFlags` read the file named by the environment
+//! variable `FAKE_NVML_SCENARIO` (re-read at every init). If it is unset,
+//! unreadable or invalid, one line starting `fake-nvml:` is printed to stderr
+//! and init returns `NVML_ERROR_UNKNOWN`. Init is reference-counted like real
+//! NVML: each successful init needs one `nvmlShutdown`; any call made while
+//! not initialized returns `NVML_ERROR_UNINITIALIZED`.
+//!
+//! # Scenario format
+//!
+//! UTF-8 text. `#` starts a comment (anywhere on a line, so values cannot
+//! contain `#`); blank lines are ignored; settings are `key = value` lines
+//! (spaces around `=` optional). Global keys come first, then one `[gpu]`
+//! section per GPU; the section order is the device index. Errors name the
+//! line (`line N: ...`); keys may not repeat except the list keys
+//! `reset_at`, `error_at` and `glitch_at`, whose values accumulate.
+//!
+//! ```text
+//! # Scenario time t = now - epoch (unix seconds).
+//! epoch = 1718000000.25
+//! init = ok
+//!
+//! [gpu]                              # index 0
+//! name = NVIDIA H100 80GB HBM3
+//! uuid = GPU-11111111-2222-3333-4444-555555555555
+//! power = square:100:400:2           # 100 W, then 400 W, period 2 s
+//! power_window = 1                   # readings are 1 s averages
+//! limit_w = 700
+//! util = trace:0=0,60=100
+//! reset_at = 30                      # driver reload at t = 30 s
+//! error_at = 10:0.5, 20:0.5          # transient NVML_ERROR_UNKNOWN
+//!
+//! [gpu]                              # index 1
+//! power = trace:0=100,10=300         # linear ramp, then 300 W
+//! counter = no                       # no total-energy counter
+//! lost_at = 40                       # fell off the bus at t = 40 s ...
+//! lost_until = 45                    # ... and is back at t = 45 s
+//! ```
+//!
+//! ## Global keys
+//!
+//! | key | value | default |
+//! |-----|-------|---------|
+//! | `epoch` | unix seconds (float): scenario time `t = now - epoch` | `t` = seconds since the init that opened the session (first init after load or full shutdown) |
+//! | `init` | `ok`, `driver_not_loaded`, `no_permission`, `unknown`: what init returns | `ok` |
+//!
+//! Scenario time before 0 is treated as 0.
+//!
+//! ## Per-GPU keys (`[gpu]` sections)
+//!
+//! | key | value | default |
+//! |-----|-------|---------|
+//! | `name` | device name | `NVIDIA H100 80GB HBM3` |
+//! | `uuid` | device UUID (unique) | `GPU-00000000-0000-0000-0000-00000000000N`, `N` = index as 12 hex digits |
+//! | `power` | profile in watts (never negative), or `unsupported` | `const:100` |
+//! | `power_window` | `S` seconds: 0 = readings are `P(t)`; `S > 0` = readings are `(E(t) - E(t-S)) / S` | `0` |
+//! | `limit_w` | enforced power limit in W, or `unsupported` | `700` |
+//! | `counter` | `yes` / `no` (`no`: energy counter is `NVML_ERROR_NOT_SUPPORTED`) | `yes` |
+//! | `util` | profile in percent (clamped to 0..=100, rounded), or `unsupported`; memory utilization is half of it | `const:100` |
+//! | `reset_at` | `T1,T2,...`: the energy counter restarts from 0 at each `Ti` | none |
+//! | `lost_at`, `lost_until` | for `lost_at <= t < lost_until` every device query returns `NVML_ERROR_GPU_IS_LOST` (handle lookup still works) | never, forever |
+//! | `error_at` | `T:D[,T:D...]`: for `T <= t < T+D` every reading returns `NVML_ERROR_UNKNOWN` | none |
+//! | `glitch_at` | `T:D[,T:D...]`: for `T <= t < T+D` power reads 10 x `limit_w` (7000 W if the limit is unsupported); the counter is unaffected | none |
+//!
+//! Profiles (`t` in seconds):
+//!
+//! * `const:W` — always `W`.
+//! * `square:LOW:HIGH:PERIOD` — `LOW` while `t mod PERIOD < PERIOD/2`, else `HIGH`.
+//! * `trace:T0=W0,T1=W1,...` — times strictly increasing; linear interpolation
+//!   between points, `W0` before `T0`, the last value after the last point.
+//!
+//! ## Semantics
+//!
+//! * `E(t)` is the exact integral of the power profile from 0 to `t`
+//!   (closed forms, no numeric stepping). The counter is
+//!   `E(t) - E(last reset_at <= t)`, reported in mJ, floored. Energy consumed
+//!   while the device is lost or erroring is in the counter.
+//! * With `power_window = S`, before `t = S` the average is taken over
+//!   `[0, t]` (and at `t = 0` the reading is `P(0)`).
+//! * `power = unsupported` also makes the energy counter unsupported.
+//! * Power and limits are reported in mW (rounded); the power-limit
+//!   constraints are `(limit / 4, limit)`.
+//! * Lost beats `error_at`, which beats `glitch_at`. "Readings" (affected by
+//!   `error_at`) are power, energy, utilization and the two limit queries;
+//!   name and UUID are only affected by `lost_at`.
+//! * Driver version is `550.54.15`, NVML version `12.550.54.15`.
+//!
+//! # Exported functions
+//!
+//! `nvmlInit_v2`, `nvmlInitWithFlags` (flags ignored), `nvmlShutdown`,
+//! `nvmlErrorString`, `nvmlSystemGetDriverVersion`,
+//! `nvmlSystemGetNVMLVersion`, `nvmlDeviceGetCount_v2`,
+//! `nvmlDeviceGetHandleByIndex_v2`, `nvmlDeviceGetHandleByUUID`,
+//! `nvmlDeviceGetName`, `nvmlDeviceGetUUID`, `nvmlDeviceGetPowerUsage`,
+//! `nvmlDeviceGetTotalEnergyConsumption`, `nvmlDeviceGetEnforcedPowerLimit`,
+//! `nvmlDeviceGetPowerManagementLimitConstraints`,
+//! `nvmlDeviceGetUtilizationRates`. Device handles encode `index + 1` in the
+//! pointer value. All functions are thread-safe and never unwind into C.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod device;
+pub mod profile;
+pub mod scenario;
+mod state;
+
+pub use state::SCENARIO_ENV;
+
+use device::Fault;
+use nvml_wrapper_sys::bindings::{
+    nvmlDevice_t, nvmlReturn_enum_NVML_ERROR_ALREADY_INITIALIZED as ALREADY_INITIALIZED,
+    nvmlReturn_enum_NVML_ERROR_DRIVER_NOT_LOADED as DRIVER_NOT_LOADED,
+    nvmlReturn_enum_NVML_ERROR_FUNCTION_NOT_FOUND as FUNCTION_NOT_FOUND,
+    nvmlReturn_enum_NVML_ERROR_GPU_IS_LOST as GPU_IS_LOST,
+    nvmlReturn_enum_NVML_ERROR_INSUFFICIENT_SIZE as INSUFFICIENT_SIZE,
+    nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT as INVALID_ARG,
+    nvmlReturn_enum_NVML_ERROR_LIBRARY_NOT_FOUND as LIBRARY_NOT_FOUND,
+    nvmlReturn_enum_NVML_ERROR_NOT_FOUND as NOT_FOUND,
+    nvmlReturn_enum_NVML_ERROR_NOT_SUPPORTED as NOT_SUPPORTED,
+    nvmlReturn_enum_NVML_ERROR_NO_PERMISSION as NO_PERMISSION,
+    nvmlReturn_enum_NVML_ERROR_UNINITIALIZED as UNINITIALIZED,
+    nvmlReturn_enum_NVML_ERROR_UNKNOWN as UNKNOWN, nvmlReturn_enum_NVML_SUCCESS as SUCCESS,
+    nvmlReturn_t, nvmlUtilization_t,
+};
+use scenario::{Gpu, InitOutcome};
+use state::InitError;
+use std::ffi::{c_char, c_uint, c_ulonglong, CStr};
+use std::io::Write;
+use std::panic::{self, AssertUnwindSafe};
+
+/// Driver version reported by `nvmlSystemGetDriverVersion`.
+pub const DRIVER_VERSION: &str = "550.54.15";
+/// NVML version reported by `nvmlSystemGetNVMLVersion`.
+pub const NVML_VERSION: &str = "12.550.54.15";
+
+/// Runs an FFI body, turning a panic into `NVML_ERROR_UNKNOWN`.
+fn guard(body: impl FnOnce() -> nvmlReturn_t) -> nvmlReturn_t {
+    panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or(UNKNOWN)
+}
+
+/// Runs `body` with the scenario and time if initialized.
+fn initialized(body: impl FnOnce(&scenario::Scenario, f64) -> nvmlReturn_t) -> nvmlReturn_t {
+    guard(|| state::with_scenario(body).unwrap_or(UNINITIALIZED))
+}
+
+fn encode_handle(index: usize) -> nvmlDevice_t {
+    std::ptr::without_provenance_mut(index + 1)
+}
+
+fn decode_handle(device: nvmlDevice_t) -> Option<usize> {
+    device.addr().checked_sub(1)
+}
+
+/// Which faults a device query is subject to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Query {
+    /// Name / UUID: only `lost_at`.
+    Identity,
+    /// Power, energy, utilization, limits: `lost_at` and `error_at`.
+    Reading,
+}
+
+/// Common path of every per-device query: initialized → valid handle →
+/// non-null outputs → faults → `body`.
+fn device_query(
+    device: nvmlDevice_t,
+    outputs_non_null: bool,
+    query: Query,
+    body: impl FnOnce(&Gpu, f64) -> nvmlReturn_t,
+) -> nvmlReturn_t {
+    initialized(|scenario, t| {
+        let Some(gpu) = decode_handle(device).and_then(|i| scenario.gpus.get(i)) else {
+            return INVALID_ARG;
+        };
+        if !outputs_non_null {
+            return INVALID_ARG;
+        }
+        match gpu.fault_at(t) {
+            Some(Fault::Lost) => GPU_IS_LOST,
+            Some(Fault::Transient) if query == Query::Reading => UNKNOWN,
+            _ => body(gpu, t),
+        }
+    })
+}
+
+/// Writes `value` through `out`.
+///
+/// # Safety
+/// `out` must be null or valid for a write of `T`.
+unsafe fn put<T>(out: *mut T, value: T) -> nvmlReturn_t {
+    if out.is_null() {
+        return INVALID_ARG;
+    }
+    // SAFETY: `out` is non-null and, per this function's contract, valid for writes.
+    unsafe { out.write(value) };
+    SUCCESS
+}
+
+/// Copies `s` plus a NUL terminator into `buf` of `length` bytes.
+///
+/// # Safety
+/// `buf` must be null or valid for writes of `length` bytes.
+unsafe fn put_str(buf: *mut c_char, length: c_uint, s: &str) -> nvmlReturn_t {
+    if buf.is_null() {
+        return INVALID_ARG;
+    }
+    let bytes = s.as_bytes();
+    if bytes.len() >= length as usize {
+        return INSUFFICIENT_SIZE;
+    }
+    // SAFETY: `buf` is non-null and valid for `length > bytes.len()` bytes, so
+    // both the copy and the terminator are in bounds; `bytes` is a separate
+    // Rust allocation, so the regions do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr().cast::<c_char>(), buf, bytes.len());
+        buf.add(bytes.len()).write(0);
+    }
+    SUCCESS
+}
+
+fn init_common() -> nvmlReturn_t {
+    guard(|| match state::init() {
+        Ok(()) => SUCCESS,
+        Err(InitError::Scenario(msg)) => {
+            // Ignore a failing stderr: there is nowhere else to report it.
+            let _ = writeln!(std::io::stderr(), "fake-nvml: {msg}");
+            UNKNOWN
+        }
+        Err(InitError::Refused(outcome)) => match outcome {
+            InitOutcome::Ok => SUCCESS,
+            InitOutcome::DriverNotLoaded => DRIVER_NOT_LOADED,
+            InitOutcome::NoPermission => NO_PERMISSION,
+            InitOutcome::Unknown => UNKNOWN,
+        },
+    })
+}
+
+/// Initializes the library from `$FAKE_NVML_SCENARIO`.
+///
+/// # Safety
+/// No pointer arguments; safe to call from any thread.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlInit_v2() -> nvmlReturn_t {
+    init_common()
+}
+
+/// Same as [`nvmlInit_v2`]; `flags` are ignored.
+///
+/// # Safety
+/// No pointer arguments; safe to call from any thread.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlInitWithFlags(_flags: c_uint) -> nvmlReturn_t {
+    init_common()
+}
+
+/// Releases one successful init.
+///
+/// # Safety
+/// No pointer arguments; safe to call from any thread.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlShutdown() -> nvmlReturn_t {
+    guard(|| {
+        if state::shutdown() {
+            SUCCESS
+        } else {
+            UNINITIALIZED
+        }
+    })
+}
+
+fn error_c_str(result: nvmlReturn_t) -> &'static CStr {
+    match result {
+        SUCCESS => c"Success",
+        UNINITIALIZED => c"Uninitialized",
+        INVALID_ARG => c"Invalid Argument",
+        NOT_SUPPORTED => c"Not Supported",
+        NO_PERMISSION => c"Insufficient Permissions",
+        ALREADY_INITIALIZED => c"Already Initialized",
+        NOT_FOUND => c"Not Found",
+        INSUFFICIENT_SIZE => c"Insufficient Size",
+        DRIVER_NOT_LOADED => c"Driver Not Loaded",
+        LIBRARY_NOT_FOUND => c"NVML Shared Library Not Found",
+        FUNCTION_NOT_FOUND => c"Function Not Found",
+        GPU_IS_LOST => c"GPU is lost",
+        _ => c"Unknown Error",
+    }
+}
+
+/// Static, NUL-terminated description of `result` (works without init).
+///
+/// # Safety
+/// No pointer arguments; the returned pointer is valid for the life of the
+/// library and must not be freed.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlErrorString(result: nvmlReturn_t) -> *const c_char {
+    panic::catch_unwind(|| error_c_str(result))
+        .unwrap_or(c"Unknown Error")
+        .as_ptr()
+}
+
+/// Writes the driver version (`550.54.15`).
+///
+/// # Safety
+/// `version` must be null or valid for writes of `length` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlSystemGetDriverVersion(
+    version: *mut c_char,
+    length: c_uint,
+) -> nvmlReturn_t {
+    // SAFETY: forwarded caller contract on `version` / `length`.
+    initialized(|_, _| unsafe { put_str(version, length, DRIVER_VERSION) })
+}
+
+/// Writes the NVML version (`12.550.54.15`).
+///
+/// # Safety
+/// `version` must be null or valid for writes of `length` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlSystemGetNVMLVersion(
+    version: *mut c_char,
+    length: c_uint,
+) -> nvmlReturn_t {
+    // SAFETY: forwarded caller contract on `version` / `length`.
+    initialized(|_, _| unsafe { put_str(version, length, NVML_VERSION) })
+}
+
+/// Writes the number of `[gpu]` sections.
+///
+/// # Safety
+/// `device_count` must be null or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetCount_v2(device_count: *mut c_uint) -> nvmlReturn_t {
+    initialized(|scenario, _| {
+        let count = c_uint::try_from(scenario.gpus.len()).unwrap_or(c_uint::MAX);
+        // SAFETY: forwarded caller contract on `device_count`.
+        unsafe { put(device_count, count) }
+    })
+}
+
+/// Writes the handle of device `index`; out of range → `NVML_ERROR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `device` must be null or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetHandleByIndex_v2(
+    index: c_uint,
+    device: *mut nvmlDevice_t,
+) -> nvmlReturn_t {
+    initialized(|scenario, _| {
+        let index = index as usize;
+        if index >= scenario.gpus.len() {
+            return INVALID_ARG;
+        }
+        // SAFETY: forwarded caller contract on `device`.
+        unsafe { put(device, encode_handle(index)) }
+    })
+}
+
+/// Writes the handle of the device with this UUID; unknown → `NVML_ERROR_NOT_FOUND`.
+///
+/// # Safety
+/// `uuid` must be null or a valid NUL-terminated string; `device` must be
+/// null or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetHandleByUUID(
+    uuid: *const c_char,
+    device: *mut nvmlDevice_t,
+) -> nvmlReturn_t {
+    initialized(|scenario, _| {
+        if uuid.is_null() || device.is_null() {
+            return INVALID_ARG;
+        }
+        // SAFETY: `uuid` is non-null and NUL-terminated per the caller contract.
+        let wanted = unsafe { CStr::from_ptr(uuid) }.to_bytes();
+        match scenario
+            .gpus
+            .iter()
+            .position(|g| g.uuid.as_bytes() == wanted)
+        {
+            // SAFETY: `device` is non-null and valid for writes per the caller contract.
+            Some(index) => unsafe { put(device, encode_handle(index)) },
+            None => NOT_FOUND,
+        }
+    })
+}
+
+/// Writes the device name.
+///
+/// # Safety
+/// `name` must be null or valid for writes of `length` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetName(
+    device: nvmlDevice_t,
+    name: *mut c_char,
+    length: c_uint,
+) -> nvmlReturn_t {
+    device_query(device, !name.is_null(), Query::Identity, |gpu, _| {
+        // SAFETY: forwarded caller contract on `name` / `length`.
+        unsafe { put_str(name, length, &gpu.name) }
+    })
+}
+
+/// Writes the device UUID.
+///
+/// # Safety
+/// `uuid` must be null or valid for writes of `length` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetUUID(
+    device: nvmlDevice_t,
+    uuid: *mut c_char,
+    length: c_uint,
+) -> nvmlReturn_t {
+    device_query(device, !uuid.is_null(), Query::Identity, |gpu, _| {
+        // SAFETY: forwarded caller contract on `uuid` / `length`.
+        unsafe { put_str(uuid, length, &gpu.uuid) }
+    })
+}
+
+/// Writes the power reading in mW (see [`scenario::Gpu::power_reading_mw`]).
+///
+/// # Safety
+/// `power` must be null or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetPowerUsage(
+    device: nvmlDevice_t,
+    power: *mut c_uint,
+) -> nvmlReturn_t {
+    device_query(device, !power.is_null(), Query::Reading, |gpu, t| {
+        match gpu.power_reading_mw(t) {
+            // SAFETY: forwarded caller contract on `power`.
+            Some(mw) => unsafe { put(power, mw) },
+            None => NOT_SUPPORTED,
+        }
+    })
+}
+
+/// Writes the energy counter in mJ (see [`scenario::Gpu::counter_mj`]).
+///
+/// # Safety
+/// `energy` must be null or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetTotalEnergyConsumption(
+    device: nvmlDevice_t,
+    energy: *mut c_ulonglong,
+) -> nvmlReturn_t {
+    device_query(device, !energy.is_null(), Query::Reading, |gpu, t| {
+        match gpu.counter_mj(t) {
+            // SAFETY: forwarded caller contract on `energy`.
+            Some(mj) => unsafe { put(energy, mj) },
+            None => NOT_SUPPORTED,
+        }
+    })
+}
+
+/// Writes the enforced power limit in mW.
+///
+/// # Safety
+/// `limit` must be null or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetEnforcedPowerLimit(
+    device: nvmlDevice_t,
+    limit: *mut c_uint,
+) -> nvmlReturn_t {
+    device_query(device, !limit.is_null(), Query::Reading, |gpu, _| {
+        match gpu.limit_mw() {
+            // SAFETY: forwarded caller contract on `limit`.
+            Some(mw) => unsafe { put(limit, mw) },
+            None => NOT_SUPPORTED,
+        }
+    })
+}
+
+/// Writes the power-limit constraints in mW: `limit / 4` and `limit`.
+///
+/// # Safety
+/// `min_limit` and `max_limit` must each be null or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetPowerManagementLimitConstraints(
+    device: nvmlDevice_t,
+    min_limit: *mut c_uint,
+    max_limit: *mut c_uint,
+) -> nvmlReturn_t {
+    let non_null = !min_limit.is_null() && !max_limit.is_null();
+    device_query(device, non_null, Query::Reading, |gpu, _| {
+        match gpu.limit_constraints_mw() {
+            // SAFETY: forwarded caller contract; both pointers checked non-null.
+            Some((min, max)) => unsafe {
+                put(min_limit, min);
+                put(max_limit, max)
+            },
+            None => NOT_SUPPORTED,
+        }
+    })
+}
+
+/// Writes GPU and memory utilization in percent.
+///
+/// # Safety
+/// `utilization` must be null or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetUtilizationRates(
+    device: nvmlDevice_t,
+    utilization: *mut nvmlUtilization_t,
+) -> nvmlReturn_t {
+    device_query(device, !utilization.is_null(), Query::Reading, |gpu, t| {
+        match gpu.utilization(t) {
+            // SAFETY: forwarded caller contract on `utilization`.
+            Some((gpu, memory)) => unsafe { put(utilization, nvmlUtilization_t { gpu, memory }) },
+            None => NOT_SUPPORTED,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_round_trip() {
+        for i in [0, 1, 7, 1000] {
+            assert_eq!(decode_handle(encode_handle(i)), Some(i));
+        }
+        assert_eq!(decode_handle(std::ptr::null_mut()), None);
+    }
+
+    #[test]
+    fn put_str_respects_length() {
+        let mut buf = [0x55 as c_char; 8];
+        // SAFETY: `buf` is valid for 8 bytes; lengths passed never exceed it.
+        unsafe {
+            assert_eq!(put_str(buf.as_mut_ptr(), 7, "1234567"), INSUFFICIENT_SIZE);
+            assert_eq!(put_str(buf.as_mut_ptr(), 8, "1234567"), SUCCESS);
+            assert_eq!(CStr::from_ptr(buf.as_ptr()).to_bytes(), b"1234567");
+            assert_eq!(put_str(std::ptr::null_mut(), 8, "x"), INVALID_ARG);
+        }
+    }
+
+    #[test]
+    fn error_strings_are_static() {
+        assert_eq!(error_c_str(GPU_IS_LOST), c"GPU is lost");
+        assert_eq!(error_c_str(12345), c"Unknown Error");
+    }
+}
