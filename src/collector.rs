@@ -97,7 +97,7 @@ spec!(
     "Part of gpu_energy_kwh_total drawn in sample intervals that ended at 0 utilization, in kWh."
 );
 spec!(CO2E, "gpu_co2e_grams_total", COUNTER, GPU, "Estimated emissions of the GPU's energy in grams CO2e: energy x PUE x carbon intensity in force at each sample.");
-spec!(RESETS, "gpu_energy_counter_resets_total", COUNTER, GPU, "Times the hardware energy counter restarted (driver reload, GPU reset); the exported energy carries on.");
+spec!(RESETS, "gpu_energy_hardware_resets_total", COUNTER, GPU, "Times the hardware energy counter restarted (driver reload, GPU reset); the exported energy carries on.");
 spec!(
     INTENSITY,
     "gpu_carbon_intensity_grams_per_kwh",

@@ -2,5 +2,9 @@
 //! against the simulated backend and against the fake `libnvidia-ml.so` in `tests/fake-nvml`.
 //! One test binary (as ripgrep does) so the whole suite links once.
 
+mod cli;
+mod golden;
+mod http;
+mod nvml;
 mod observability;
 mod support;

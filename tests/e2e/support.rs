@@ -331,3 +331,85 @@ fn parse_labels(s: &str) -> Vec<(String, String)> {
     }
     out
 }
+
+/// The fake `libnvidia-ml.so` built alongside these tests (fake-nvml is a dev-dependency, so
+/// Cargo builds its cdylib next to the test executable).
+pub fn fake_nvml_lib() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().expect("test executable has a directory");
+    let lib = dir.join("libfake_nvml.so");
+    assert!(
+        lib.exists(),
+        "{} missing: fake-nvml should be built as a dev-dependency",
+        lib.display()
+    );
+    lib
+}
+
+/// Writes `text` to a fresh file under Cargo's per-target temp dir and returns its path.
+pub fn temp_file(name: &str, text: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "e2e-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write temp file");
+    path
+}
+
+/// Wall-clock time, Unix seconds.
+pub fn now_unix() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64()
+}
+
+/// Path of `promtool`, or `None` (then a test skips, except under CI where it must exist).
+pub fn promtool() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("promtool"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is required under CI (apt-get install prometheus)"
+        );
+        eprintln!("SKIP: promtool not installed");
+    }
+    found
+}
+
+/// Runs `promtool check metrics` on an exposition and asserts it reports nothing.
+pub fn assert_promtool_clean(exposition: &str) {
+    let Some(promtool) = promtool() else { return };
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(exposition.as_bytes())
+        .expect("feed promtool");
+    let out = child.wait_with_output().expect("promtool output");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics complained:\n{report}"
+    );
+}

@@ -1,0 +1,101 @@
+//! What an HTTP client sees: routes, status codes, content types, and the in-process server's
+//! graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use gpu_carbon_exporter::cli::Cli;
+use gpu_carbon_exporter::clock::SystemClock;
+use gpu_carbon_exporter::config::Config;
+use gpu_carbon_exporter::Exporter as InProcess;
+
+use crate::support::{request, Exporter, Scrape};
+
+#[test]
+fn routes_status_codes_and_content_types() {
+    let e = Exporter::start(&["--demo", "--web.telemetry-path=/gpu-metrics"], &[]);
+    e.wait_ready();
+
+    let landing = e.get("/");
+    assert_eq!(landing.status, 200);
+    assert_eq!(
+        landing.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(
+        landing.body.contains(r#"href="/gpu-metrics""#),
+        "{}",
+        landing.body
+    );
+
+    let metrics = e.get("/gpu-metrics");
+    assert_eq!(metrics.status, 200);
+    assert_eq!(
+        metrics.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(!Scrape::parse(&metrics.body)
+        .find("gpu_energy_kwh_total", &[])
+        .is_empty());
+
+    assert_eq!(
+        e.get("/metrics").status,
+        404,
+        "only the configured path serves metrics"
+    );
+    assert_eq!(e.get("/-/healthy").status, 200);
+    assert_eq!(e.get("/-/ready").status, 200);
+    assert_eq!(e.get("/nope").status, 404);
+
+    let post = request(e.addr, "POST", "/gpu-metrics");
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    let head = request(e.addr, "HEAD", "/gpu-metrics");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+}
+
+/// `run`'s in-process form (as mini-redis tests it): port 0, one scrape, then the injected
+/// shutdown future completes and `serve` returns after draining.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_serve_and_graceful_shutdown() {
+    let cli = Cli::try_parse_from([
+        "gpu-carbon-exporter",
+        "--demo",
+        "--web.listen-address=127.0.0.1:0",
+        "--sample.interval=50ms",
+    ])
+    .expect("flags");
+    let config = Config::from_cli(cli).expect("config");
+    let exporter = InProcess::start(&config, Arc::new(SystemClock::new()))
+        .await
+        .expect("start");
+    let addr = exporter.local_addrs()[0];
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(exporter.serve(async {
+        let _ = stopped.await;
+    }));
+    let body = tokio::task::spawn_blocking(move || {
+        for _ in 0..200 {
+            if request(addr, "GET", "/-/ready").status == 200 {
+                return request(addr, "GET", "/metrics").body;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("never ready");
+    })
+    .await
+    .expect("client");
+    let gpus = Scrape::parse(&body).find("gpu_up", &[]).len();
+    assert_eq!(gpus, 4);
+    stop.send(()).expect("server still running");
+    tokio::time::timeout(Duration::from_secs(15), server)
+        .await
+        .expect("serve returned after shutdown")
+        .expect("serve task");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "listener closed after shutdown"
+    );
+}
