@@ -155,7 +155,18 @@ impl Exporter {
     /// Serves until `shutdown` completes, drains, then stops the sampler.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         for addr in self.local_addrs() {
-            info!(address = %addr, "Listening on");
+            let host = if addr.ip().is_unspecified() {
+                "localhost".to_string()
+            } else {
+                addr.ip().to_string()
+            };
+            let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            let url = format!("http://{host}:{}{}", addr.port(), self.app.telemetry_path());
+            info!(address = %addr, metrics = %url, "Listening on");
         }
         http::serve(self.listeners, self.app, shutdown).await;
         let sampler = self.sampler;

@@ -42,6 +42,11 @@ impl App {
         }
     }
 
+    /// The path metrics are served on.
+    pub fn telemetry_path(&self) -> &str {
+        &self.telemetry_path
+    }
+
     /// Answers one request. Synchronous and quick: rendering reads only the published snapshot.
     pub fn handle<B>(&self, req: &Request<B>) -> Reply {
         let Ok(_permit) = self.in_flight.try_acquire() else {
