@@ -11,7 +11,8 @@ use gpu_carbon_exporter::carbon::zones::ZoneTable;
 use gpu_carbon_exporter::carbon::FixedIntensity;
 use gpu_carbon_exporter::clock::{Clock, ManualClock};
 use gpu_carbon_exporter::exposition::Exposition;
-use gpu_carbon_exporter::sampler::Sampler;
+use gpu_carbon_exporter::sampler::{Sampler, Settings};
+use gpu_carbon_exporter::snapshot::CollectorStatus;
 use tokio::sync::watch;
 
 /// An exposition over `gpus` simulated GPUs after a few ticks.
@@ -20,10 +21,13 @@ fn exposition(gpus: u32) -> Exposition {
     let backend = SimulatedBackend::new(gpus, Arc::clone(&clock) as Arc<dyn Clock>);
     let zone = ZoneTable::builtin().get("DE").expect("DE");
     let mut sampler = Sampler::new(
-        Box::new(backend),
+        vec![Box::new(backend)],
         Box::new(FixedIntensity::zone(zone)),
-        1.2,
-        Duration::from_secs(5),
+        Settings::with_pue(1.2),
+        vec![CollectorStatus {
+            name: "simulated",
+            up: true,
+        }],
     );
     let (publish, snapshots) = watch::channel(None);
     for _ in 0..5 {
@@ -53,10 +57,13 @@ fn tick(c: &mut Criterion) {
     let clock = Arc::new(ManualClock::new(1_800_000_000.0));
     let backend = SimulatedBackend::new(8, Arc::clone(&clock) as Arc<dyn Clock>);
     let mut sampler = Sampler::new(
-        Box::new(backend),
+        vec![Box::new(backend)],
         Box::new(FixedIntensity::custom(400.0)),
-        1.0,
-        Duration::from_secs(5),
+        Settings::with_pue(1.0),
+        vec![CollectorStatus {
+            name: "simulated",
+            up: true,
+        }],
     );
     c.bench_function("sampler_tick/8", |b| {
         b.iter(|| {

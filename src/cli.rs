@@ -53,20 +53,75 @@ pub struct Cli {
     )]
     pub sample_interval: String,
 
-    /// Where readings come from: nvml (real NVIDIA GPUs) or simulated.
-    #[arg(
-        long = "backend",
-        env = "GPU_CARBON_EXPORTER_BACKEND",
-        value_enum,
-        default_value_t = BackendKind::Nvml
-    )]
-    pub backend: BackendKind,
-
-    /// Shorthand for --backend=simulated: run with simulated GPUs, no GPU needed.
+    /// Run with simulated NVIDIA GPUs instead of NVML: no GPU needed.
     #[arg(long = "demo", env = "GPU_CARBON_EXPORTER_DEMO")]
     pub demo: bool,
 
-    /// Number of simulated GPUs (with --demo or --backend=simulated).
+    /// Read NVIDIA GPUs through NVML (on by default; --no-collector.nvml turns it off).
+    #[arg(long = "collector.nvml", overrides_with = "no_collector_nvml")]
+    pub collector_nvml: bool,
+    /// Do not read NVIDIA GPUs.
+    #[arg(
+        long = "no-collector.nvml",
+        env = "GPU_CARBON_EXPORTER_NO_COLLECTOR_NVML"
+    )]
+    pub no_collector_nvml: bool,
+
+    /// Read AMD and Intel GPUs through hwmon sysfs (off by default).
+    #[arg(
+        long = "collector.hwmon",
+        env = "GPU_CARBON_EXPORTER_COLLECTOR_HWMON",
+        overrides_with = "no_collector_hwmon"
+    )]
+    pub collector_hwmon: bool,
+    /// Do not read AMD and Intel GPUs.
+    #[arg(long = "no-collector.hwmon")]
+    pub no_collector_hwmon: bool,
+
+    /// Read CPU package and DRAM energy through powercap RAPL (off by default; needs read access
+    /// to energy_uj, root-only since Linux 5.10).
+    #[arg(
+        long = "collector.rapl",
+        env = "GPU_CARBON_EXPORTER_COLLECTOR_RAPL",
+        overrides_with = "no_collector_rapl"
+    )]
+    pub collector_rapl: bool,
+    /// Do not read RAPL.
+    #[arg(long = "no-collector.rapl")]
+    pub no_collector_rapl: bool,
+
+    /// Mount point of sysfs (for the hwmon and rapl collectors); set to the host's /sys when
+    /// running in a container that mounts it elsewhere.
+    #[arg(
+        long = "path.sysfs",
+        env = "GPU_CARBON_EXPORTER_PATH_SYSFS",
+        default_value = "/sys",
+        value_name = "DIR"
+    )]
+    pub path_sysfs: PathBuf,
+
+    /// Estimate power from utilization for every GPU, even where a power sensor exists.
+    #[arg(long = "estimate.force", env = "GPU_CARBON_EXPORTER_ESTIMATE_FORCE")]
+    pub estimate_force: bool,
+
+    /// Rated board power (W) for estimates; default: the built-in table by GPU model.
+    #[arg(
+        long = "estimate.rated-watts",
+        env = "GPU_CARBON_EXPORTER_ESTIMATE_RATED_WATTS",
+        value_name = "W"
+    )]
+    pub estimate_rated_watts: Option<f64>,
+
+    /// Idle power (W) for estimates; needs --estimate.rated-watts; default: 10 % of rated.
+    #[arg(
+        long = "estimate.idle-watts",
+        env = "GPU_CARBON_EXPORTER_ESTIMATE_IDLE_WATTS",
+        requires = "estimate_rated_watts",
+        value_name = "W"
+    )]
+    pub estimate_idle_watts: Option<f64>,
+
+    /// Number of simulated GPUs (with --demo).
     #[arg(
         long = "simulated.gpus",
         env = "GPU_CARBON_EXPORTER_SIMULATED_GPUS",
@@ -129,15 +184,6 @@ pub struct Cli {
         default_value_t = LogFormat::Logfmt
     )]
     pub log_format: LogFormat,
-}
-
-/// `--backend` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BackendKind {
-    /// Real NVIDIA GPUs through NVML.
-    Nvml,
-    /// Deterministic simulated GPUs.
-    Simulated,
 }
 
 /// `--log.level` values.

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use crate::carbon::zones::ZoneTable;
 use crate::carbon::FixedIntensity;
-use crate::cli::{BackendKind, Cli, LogFormat, LogLevel};
+use crate::cli::{Cli, LogFormat, LogLevel};
 use crate::duration;
+use crate::energy::PowerModel;
+use crate::sampler::EstimateSettings;
+use crate::units::Watts;
 
 /// Shortest and longest accepted `--sample.interval`.
 const INTERVAL_RANGE: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(300));
@@ -39,19 +42,34 @@ fn invalid(flag: &'static str, value: impl ToString, reason: impl ToString) -> C
     }
 }
 
-/// Which backend to run, with its settings.
+/// Where NVIDIA GPU readings come from.
 #[derive(Debug, Clone, PartialEq)]
-pub enum BackendConfig {
+pub enum NvidiaSource {
     /// NVML, from `library` or the default library name.
     Nvml {
         /// `--nvml.library-path`.
         library: Option<PathBuf>,
     },
-    /// `gpus` simulated GPUs.
+    /// `gpus` simulated GPUs (`--demo`).
     Simulated {
         /// `--simulated.gpus`.
         gpus: u32,
     },
+}
+
+/// The collectors to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sources {
+    /// NVIDIA GPUs (or simulated ones), unless `--no-collector.nvml`.
+    pub nvidia: Option<NvidiaSource>,
+    /// `--collector.hwmon`: AMD and Intel GPUs.
+    pub hwmon: bool,
+    /// `--collector.rapl`: CPU package and DRAM energy.
+    pub rapl: bool,
+    /// `--path.sysfs`.
+    pub sysfs: PathBuf,
+    /// Power estimation settings.
+    pub estimate: EstimateSettings,
 }
 
 /// Where the carbon intensity comes from.
@@ -76,8 +94,8 @@ pub struct Config {
     pub max_requests: usize,
     /// Sampling period.
     pub sample_interval: Duration,
-    /// The backend.
-    pub backend: BackendConfig,
+    /// The collectors.
+    pub sources: Sources,
     /// Carbon accounting settings.
     pub carbon: CarbonConfig,
     /// `--log.level`.
@@ -89,6 +107,7 @@ pub struct Config {
 impl Config {
     /// Checks every flag.
     pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
+        let sources = sources(&cli)?;
         Ok(Config {
             listen: cli
                 .listen_address
@@ -101,23 +120,7 @@ impl Config {
                 n => n,
             },
             sample_interval: sample_interval(&cli.sample_interval)?,
-            backend: match (cli.demo, cli.backend) {
-                (true, _) | (_, BackendKind::Simulated) => {
-                    if !(1..=1024).contains(&cli.simulated_gpus) {
-                        return Err(invalid(
-                            "simulated.gpus",
-                            cli.simulated_gpus,
-                            "must be 1 to 1024",
-                        ));
-                    }
-                    BackendConfig::Simulated {
-                        gpus: cli.simulated_gpus,
-                    }
-                }
-                (false, BackendKind::Nvml) => BackendConfig::Nvml {
-                    library: cli.nvml_library_path,
-                },
-            },
+            sources,
             carbon: carbon(
                 cli.carbon_intensity,
                 cli.carbon_zone.as_deref(),
@@ -127,6 +130,72 @@ impl Config {
             log_format: cli.log_format,
         })
     }
+}
+
+fn sources(cli: &Cli) -> Result<Sources, ConfigError> {
+    let nvidia = if cli.demo {
+        if !(1..=1024).contains(&cli.simulated_gpus) {
+            return Err(invalid(
+                "simulated.gpus",
+                cli.simulated_gpus,
+                "must be 1 to 1024",
+            ));
+        }
+        Some(NvidiaSource::Simulated {
+            gpus: cli.simulated_gpus,
+        })
+    } else if cli.no_collector_nvml {
+        None
+    } else {
+        Some(NvidiaSource::Nvml {
+            library: cli.nvml_library_path.clone(),
+        })
+    };
+    let (hwmon, rapl) = (cli.collector_hwmon, cli.collector_rapl);
+    if nvidia.is_none() && !hwmon && !rapl {
+        return Err(invalid(
+            "no-collector.nvml",
+            true,
+            "no collector left; enable --collector.hwmon or --collector.rapl, or use --demo",
+        ));
+    }
+    Ok(Sources {
+        nvidia,
+        hwmon,
+        rapl,
+        sysfs: cli.path_sysfs.clone(),
+        estimate: EstimateSettings {
+            force: cli.estimate_force,
+            model: power_model(cli.estimate_rated_watts, cli.estimate_idle_watts)?,
+        },
+    })
+}
+
+/// A model from `--estimate.rated-watts` and `--estimate.idle-watts`, if given.
+fn power_model(rated: Option<f64>, idle: Option<f64>) -> Result<Option<PowerModel>, ConfigError> {
+    let Some(rated) = rated else { return Ok(None) };
+    if !(rated > 0.0 && rated <= 5_000.0) {
+        return Err(invalid(
+            "estimate.rated-watts",
+            rated,
+            "must be above 0 and at most 5000",
+        ));
+    }
+    let model = match idle {
+        None => PowerModel::from_rated(Watts(rated)),
+        Some(i) if (0.0..=rated).contains(&i) => PowerModel {
+            idle: Watts(i),
+            rated: Watts(rated),
+        },
+        Some(i) => {
+            return Err(invalid(
+                "estimate.idle-watts",
+                i,
+                "must be between 0 and --estimate.rated-watts",
+            ))
+        }
+    };
+    Ok(Some(model))
 }
 
 /// `:9402` means every IPv4 interface, as in Go's `net.Listen`; host names are resolved once.
@@ -233,7 +302,10 @@ mod tests {
         );
         assert_eq!(c.telemetry_path, "/metrics");
         assert_eq!(c.sample_interval, Duration::from_secs(1));
-        assert_eq!(c.backend, BackendConfig::Nvml { library: None });
+        assert_eq!(c.sources.nvidia, Some(NvidiaSource::Nvml { library: None }));
+        assert!(!c.sources.hwmon && !c.sources.rapl);
+        assert_eq!(c.sources.sysfs, PathBuf::from("/sys"));
+        assert_eq!(c.sources.estimate, EstimateSettings::default());
         assert!(c.carbon.is_default);
         assert_eq!(c.carbon.intensity.0.zone, "WORLD");
         assert_eq!(c.carbon.pue, 1.0);
@@ -249,7 +321,7 @@ mod tests {
             "--sample.interval=200ms",
         ])
         .expect("valid");
-        assert_eq!(c.backend, BackendConfig::Simulated { gpus: 4 });
+        assert_eq!(c.sources.nvidia, Some(NvidiaSource::Simulated { gpus: 4 }));
         assert_eq!(c.carbon.intensity.0.zone, "FR");
         assert!(!c.carbon.is_default);
         assert_eq!(c.listen.len(), 2);
@@ -257,8 +329,27 @@ mod tests {
     }
 
     #[test]
+    fn collectors_and_estimates() {
+        let c = config(&[
+            "--no-collector.nvml",
+            "--collector.rapl",
+            "--collector.hwmon",
+            "--path.sysfs=/host/sys",
+            "--estimate.rated-watts=300",
+        ])
+        .expect("valid");
+        assert_eq!(c.sources.nvidia, None);
+        assert!(c.sources.hwmon && c.sources.rapl);
+        assert_eq!(c.sources.sysfs, PathBuf::from("/host/sys"));
+        let model = c.sources.estimate.model.expect("model");
+        assert_eq!((model.idle, model.rated), (Watts(30.0), Watts(300.0)));
+        let c = config(&["--collector.rapl", "--no-collector.rapl"]).expect("valid");
+        assert!(!c.sources.rapl, "the last of a flag pair wins");
+    }
+
+    #[test]
     fn each_bad_value_names_its_flag() {
-        let cases: [(&[&str], &str); 9] = [
+        let cases: [(&[&str], &str); 12] = [
             (&["--carbon.zone=XX"], "carbon.zone"),
             (&["--carbon.intensity=-5"], "carbon.intensity"),
             (&["--carbon.intensity=NaN"], "carbon.intensity"),
@@ -268,6 +359,12 @@ mod tests {
             (&["--web.telemetry-path=metrics"], "web.telemetry-path"),
             (&["--web.listen-address=nonsense"], "web.listen-address"),
             (&["--web.max-requests=0"], "web.max-requests"),
+            (&["--no-collector.nvml"], "no-collector.nvml"),
+            (&["--estimate.rated-watts=0"], "estimate.rated-watts"),
+            (
+                &["--estimate.rated-watts=300", "--estimate.idle-watts=400"],
+                "estimate.idle-watts",
+            ),
         ];
         for (args, flag) in cases {
             let err = config(args).expect_err("invalid");

@@ -4,8 +4,9 @@
 //!
 //! ## Layout
 //! - [`cli`] raw flags → [`config`] validated settings (stage two of the CLI).
-//! - [`backend`]: where readings come from — [`backend::nvml`] (real GPUs, behind a narrow
-//!   trait) and [`backend::simulated`] (`--demo`).
+//! - [`backend`]: where readings come from — [`backend::nvml`] (NVIDIA GPUs, behind a narrow
+//!   trait), [`backend::hwmon`] (AMD and Intel GPUs), [`backend::rapl`] (CPU package and DRAM)
+//!   and [`backend::simulated`] (`--demo`).
 //! - [`energy`]: the pure accounting core — counter differences with reset handling, trapezoid
 //!   integration, plausibility, per-GPU ledgers of energy, idle energy and CO2e.
 //! - [`carbon`]: carbon intensity providers and the built-in zone table.
@@ -42,12 +43,16 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use backend::hwmon::HwmonBackend;
 use backend::nvml::{InitError, NvmlBackend, NvmlLibrary};
+use backend::rapl::RaplBackend;
 use backend::simulated::SimulatedBackend;
-use backend::Backend;
+use backend::{Backend, DeviceKind};
 use clock::{Clock, SystemClock};
-use config::{BackendConfig, Config};
+use config::{Config, NvidiaSource, Sources};
+use energy::EnergySource;
 use sampler::{Sampler, SamplerHandle};
+use snapshot::CollectorStatus;
 
 /// Why the exporter could not start.
 #[derive(Debug, thiserror::Error)]
@@ -90,28 +95,45 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// Opens the backend, logs the inventory, starts the sampler and binds the listeners.
+    /// Opens the collectors, logs the inventory, starts the sampler and binds the listeners.
     pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Exporter, StartError> {
-        let backend_config = config.backend.clone();
+        let sources = config.sources.clone();
         let backend_clock = Arc::clone(&clock);
-        let backend =
-            tokio::task::spawn_blocking(move || open_backend(&backend_config, backend_clock))
+        let (backends, collectors) =
+            tokio::task::spawn_blocking(move || open_collectors(&sources, backend_clock))
                 .await
-                .map_err(|e| StartError::Internal(format!("backend start-up panicked: {e}")))??;
-        log_inventory(backend.as_ref(), config);
+                .map_err(|e| StartError::Internal(format!("collector start-up panicked: {e}")))??;
 
         let carbon = &config.carbon;
         let intensity = carbon.intensity.0.clone();
-        let max_gap = (config.sample_interval * 5).max(Duration::from_secs(5));
+        let settings = sampler::Settings {
+            pue: carbon.pue,
+            max_gap: (config.sample_interval * 5).max(Duration::from_secs(5)),
+            estimate: config.sources.estimate,
+        };
         let sampler = Sampler::new(
-            backend,
+            backends,
             Box::new(carbon.intensity.clone()),
-            carbon.pue,
-            max_gap,
+            settings,
+            collectors.clone(),
         );
+        log_inventory(&sampler, config);
         let setup = http::landing::Setup {
-            backend: sampler.backend().name().to_string(),
-            gpus: sampler.backend().devices().len(),
+            backend: collectors
+                .iter()
+                .map(|c| {
+                    if c.up {
+                        c.name.to_string()
+                    } else {
+                        format!("{} (down)", c.name)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            gpus: sampler
+                .inventory()
+                .filter(|(_, d, _)| d.kind == DeviceKind::Gpu)
+                .count(),
             carbon: format!(
                 "{}: {} g/kWh ({})",
                 intensity.zone, intensity.value.0, intensity.source
@@ -183,51 +205,110 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     Ok(())
 }
 
-fn open_backend(
-    config: &BackendConfig,
-    clock: Arc<dyn Clock>,
-) -> Result<Box<dyn Backend>, StartError> {
-    match config {
-        BackendConfig::Simulated { gpus } => Ok(Box::new(SimulatedBackend::new(*gpus, clock))),
-        BackendConfig::Nvml { library } => {
-            let nvml = NvmlLibrary::open(library.as_deref())?;
-            let library = nvml.library().to_string();
-            let driver = nvml
-                .driver_version()
-                .unwrap_or_else(|e| format!("unknown ({e})"));
-            info!(library = %library, driver = %driver, "NVML initialised");
-            let backend = NvmlBackend::discover(nvml).map_err(|source| StartError::Discover {
-                library: library.clone(),
-                source,
-            })?;
-            if backend.devices().is_empty() {
-                return Err(StartError::NoGpus { library });
+type Opened = (Vec<Box<dyn Backend>>, Vec<CollectorStatus>);
+
+/// Opens every enabled collector. NVML failing is fatal (a GPU exporter that silently exports
+/// nothing is worse than one that refuses to start); hwmon and RAPL degrade to
+/// `gpu_carbon_exporter_collector_up 0` with a warning.
+fn open_collectors(sources: &Sources, clock: Arc<dyn Clock>) -> Result<Opened, StartError> {
+    let mut backends: Vec<Box<dyn Backend>> = Vec::new();
+    let mut collectors = Vec::new();
+    match &sources.nvidia {
+        Some(NvidiaSource::Simulated { gpus }) => {
+            backends.push(Box::new(SimulatedBackend::new(*gpus, clock)));
+            collectors.push(CollectorStatus {
+                name: "simulated",
+                up: true,
+            });
+        }
+        Some(NvidiaSource::Nvml { library }) => {
+            backends.push(open_nvml(library.as_deref())?);
+            collectors.push(CollectorStatus {
+                name: "nvml",
+                up: true,
+            });
+        }
+        None => {}
+    }
+    if sources.hwmon {
+        let hwmon = HwmonBackend::discover(&sources.sysfs);
+        if hwmon.devices().is_empty() {
+            warn!(sysfs = %sources.sysfs.display(), "hwmon collector found no AMD or Intel GPU");
+        }
+        backends.push(Box::new(hwmon));
+        collectors.push(CollectorStatus {
+            name: "hwmon",
+            up: true,
+        });
+    }
+    if sources.rapl {
+        match RaplBackend::discover(&sources.sysfs) {
+            Ok(rapl) => {
+                backends.push(Box::new(rapl));
+                collectors.push(CollectorStatus {
+                    name: "rapl",
+                    up: true,
+                });
             }
-            Ok(Box::new(backend))
+            Err(err) => {
+                warn!(error = %err, "RAPL collector disabled");
+                collectors.push(CollectorStatus {
+                    name: "rapl",
+                    up: false,
+                });
+            }
         }
     }
+    Ok((backends, collectors))
 }
 
-fn log_inventory(backend: &dyn Backend, config: &Config) {
-    info!(backend = backend.name(), gpus = backend.devices().len(), interval = ?config.sample_interval, "Sampling GPUs");
+fn open_nvml(library: Option<&std::path::Path>) -> Result<Box<dyn Backend>, StartError> {
+    let nvml = NvmlLibrary::open(library)?;
+    let library = nvml.library().to_string();
+    let driver = nvml
+        .driver_version()
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    info!(library = %library, driver = %driver, "NVML initialised");
+    let backend = NvmlBackend::discover(nvml).map_err(|source| StartError::Discover {
+        library: library.clone(),
+        source,
+    })?;
+    if backend.devices().is_empty() {
+        return Err(StartError::NoGpus { library });
+    }
+    Ok(Box::new(backend))
+}
+
+fn log_inventory(sampler: &Sampler, config: &Config) {
+    info!(interval = ?config.sample_interval, "Sampling");
     let mut integrated = false;
-    for d in backend.devices() {
-        let source = if d.caps.energy_counter {
-            "counter"
-        } else {
-            "integrated"
-        };
-        integrated |= !d.caps.energy_counter;
-        info!(
-            gpu = d.index,
-            uuid = %d.uuid,
-            name = %d.name,
-            energy_source = source,
-            power = d.caps.power,
-            utilization = d.caps.utilization,
-            power_limit = d.caps.power_limit,
-            "GPU found"
+    for (collector, d, source) in sampler.inventory() {
+        integrated |= matches!(
+            source,
+            EnergySource::Integrated | EnergySource::Estimated(_)
         );
+        match d.kind {
+            DeviceKind::HostDomain => {
+                info!(collector, domain = %d.name, zone = %d.uuid, energy_source = source.as_str(), "Host energy domain found")
+            }
+            DeviceKind::Gpu => info!(
+                collector,
+                gpu = d.index,
+                uuid = %d.uuid,
+                name = %d.name,
+                energy_source = source.as_str(),
+                power = d.caps.power,
+                utilization = d.caps.utilization,
+                power_limit = d.caps.power_limit,
+                "GPU found"
+            ),
+        }
+        if let EnergySource::Estimated(m) = source {
+            warn!(uuid = %d.uuid, idle_watts = m.idle.0, rated_watts = m.rated.0, "Power is ESTIMATED from utilization (idle + (rated - idle) x utilization); series are labelled energy_source=\"estimated\"");
+        }
+        if source == EnergySource::Unavailable {
+            warn!(uuid = %d.uuid, name = %d.name, "No energy counter, power reading or known power model: this GPU's energy stays 0; set --estimate.rated-watts to estimate it");
+        }
     }
     if integrated && config.sample_interval > Duration::from_secs(1) {
         warn!(interval = ?config.sample_interval, "GPUs without an energy counter are integrated from power readings, which average at most 1 s: sampling slower than 1s misses load between samples");

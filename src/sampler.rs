@@ -1,7 +1,7 @@
-//! The background sampler: reads every GPU once per tick, accounts the readings, and publishes
-//! an immutable [`Snapshot`]. [`Sampler::tick`] is a plain function of the time it is given;
-//! [`spawn`] drives it from a dedicated OS thread, so blocking NVML calls never run on the
-//! async workers or in a scrape.
+//! The background sampler: reads every device once per tick, accounts the readings, and
+//! publishes an immutable [`Snapshot`]. [`Sampler::tick`] is a plain function of the time it is
+//! given; [`spawn`] drives it from a dedicated OS thread, so blocking NVML and sysfs reads never
+//! run on the async workers or in a scrape.
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -11,19 +11,56 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::backend::{Backend, DeviceError, Reading};
+use crate::backend::{Backend, DeviceError, DeviceInfo, Reading};
 use crate::carbon::IntensityProvider;
 use crate::clock::{Clock, Timestamp};
-use crate::energy::{EnergySource, Factors, GpuLedger, Observation};
-use crate::snapshot::{ErrorCounts, ErrorKind, GpuSnapshot, Snapshot};
+use crate::energy::{estimate, EnergySource, Factors, Ledger, Observation, PowerModel};
+use crate::snapshot::{CollectorStatus, DeviceSnapshot, ErrorCounts, ErrorKind, Snapshot};
 use crate::units::Watts;
 
 /// The latest snapshot, `None` until the first tick.
 pub type Published = watch::Receiver<Option<Arc<Snapshot>>>;
 
-/// Per-GPU state between ticks.
-struct GpuState {
-    ledger: GpuLedger,
+/// How power is estimated for devices without a sensor.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EstimateSettings {
+    /// Estimate even where a sensor exists.
+    pub force: bool,
+    /// A model for every device, from flags; otherwise the built-in table by product name.
+    pub model: Option<PowerModel>,
+}
+
+impl EstimateSettings {
+    fn model_for(&self, name: &str) -> Option<PowerModel> {
+        self.model.or_else(|| estimate::model_for(name))
+    }
+}
+
+/// Accounting settings shared by every device.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// PUE applied to every device's energy.
+    pub pue: f64,
+    /// Longest interval power integration may bridge when readings are missing.
+    pub max_gap: Duration,
+    /// Power estimation.
+    pub estimate: EstimateSettings,
+}
+
+impl Settings {
+    /// `pue`, a 5 s integration gap and no estimation overrides.
+    pub fn with_pue(pue: f64) -> Settings {
+        Settings {
+            pue,
+            max_gap: Duration::from_secs(5),
+            estimate: EstimateSettings::default(),
+        }
+    }
+}
+
+/// Per-device state between ticks.
+struct DeviceState {
+    ledger: Ledger,
     errors: ErrorCounts,
     up: bool,
     power: Option<Watts>,
@@ -31,69 +68,73 @@ struct GpuState {
     utilization: Option<f64>,
 }
 
+/// One backend and the state of its devices.
+struct Source {
+    backend: Box<dyn Backend>,
+    states: Vec<DeviceState>,
+}
+
 /// Reads, accounts and snapshots.
 pub struct Sampler {
-    backend: Box<dyn Backend>,
+    sources: Vec<Source>,
     intensity: Box<dyn IntensityProvider>,
     pue: f64,
-    gpus: Vec<GpuState>,
+    collectors: Vec<CollectorStatus>,
 }
 
 impl Sampler {
-    /// A sampler over `backend`'s devices. `max_gap` is the longest interval that power
-    /// integration may bridge when readings are missing.
+    /// A sampler over the devices of `backends`; `collectors` is reported as is.
     pub fn new(
-        backend: Box<dyn Backend>,
+        backends: Vec<Box<dyn Backend>>,
         intensity: Box<dyn IntensityProvider>,
-        pue: f64,
-        max_gap: Duration,
+        settings: Settings,
+        collectors: Vec<CollectorStatus>,
     ) -> Sampler {
-        let gpus = backend
-            .devices()
-            .iter()
-            .map(|d| GpuState {
-                ledger: GpuLedger::new(
-                    if d.caps.energy_counter {
-                        EnergySource::Counter
-                    } else {
-                        EnergySource::Integrated
-                    },
-                    max_gap,
-                ),
-                errors: ErrorCounts::default(),
-                up: true,
-                power: None,
-                power_limit: None,
-                utilization: None,
+        let sources = backends
+            .into_iter()
+            .map(|backend| {
+                let states = backend
+                    .devices()
+                    .iter()
+                    .map(|d| DeviceState::new(source_for(d, &settings.estimate), settings.max_gap))
+                    .collect();
+                Source { backend, states }
             })
             .collect();
         Sampler {
-            backend,
+            sources,
             intensity,
-            pue,
-            gpus,
+            pue: settings.pue,
+            collectors,
         }
     }
 
-    /// The backend being sampled.
-    pub fn backend(&self) -> &dyn Backend {
-        self.backend.as_ref()
+    /// Every device with its backend's name and its energy source, for the start-up inventory.
+    pub fn inventory(&self) -> impl Iterator<Item = (&'static str, &DeviceInfo, EnergySource)> {
+        self.sources.iter().flat_map(|s| {
+            s.backend
+                .devices()
+                .iter()
+                .zip(&s.states)
+                .map(|(d, st)| (s.backend.name(), d, st.ledger.source()))
+        })
     }
 
-    /// Reads every GPU at time `now` and returns the resulting snapshot.
+    /// Reads every device at time `now` and returns the resulting snapshot.
     pub fn tick(&mut self, now: Timestamp) -> Snapshot {
         let intensity = self.intensity.intensity_at(now.unix);
         let factors = Factors {
             pue: self.pue,
             intensity: intensity.value,
         };
-        for position in 0..self.gpus.len() {
-            let result = self.backend.read(position);
-            let uuid = &self.backend.devices()[position].uuid;
-            let gpu = &mut self.gpus[position];
-            match result {
-                Ok(reading) => gpu.record(now, reading, factors, uuid),
-                Err(err) => gpu.fail(&err, uuid),
+        for source in &mut self.sources {
+            for (position, state) in source.states.iter_mut().enumerate() {
+                let result = source.backend.read(position);
+                let uuid = &source.backend.devices()[position].uuid;
+                match result {
+                    Ok(reading) => state.record(now, reading, factors, uuid),
+                    Err(err) => state.fail(&err, uuid),
+                }
             }
         }
         Snapshot {
@@ -101,36 +142,61 @@ impl Sampler {
             sample_duration: Duration::ZERO,
             intensity,
             pue: self.pue,
-            gpus: self
-                .backend
-                .devices()
-                .iter()
-                .zip(&self.gpus)
-                .map(|(info, g)| GpuSnapshot {
-                    info: info.clone(),
-                    energy_source: g.ledger.source(),
-                    up: g.up,
-                    power: g.power,
-                    power_limit: g.power_limit,
-                    utilization: g.utilization,
-                    totals: g.ledger.totals(),
-                    errors: g.errors,
-                })
-                .collect(),
+            devices: self.sources.iter().flat_map(Source::snapshot).collect(),
+            collectors: self.collectors.clone(),
         }
     }
 }
 
-impl GpuState {
+fn source_for(device: &DeviceInfo, estimate: &EstimateSettings) -> EnergySource {
+    EnergySource::choose(
+        &device.caps,
+        device.wraps_at_uj,
+        estimate.model_for(&device.name),
+        estimate.force,
+    )
+}
+
+impl Source {
+    fn snapshot(&self) -> impl Iterator<Item = DeviceSnapshot> + '_ {
+        self.backend
+            .devices()
+            .iter()
+            .zip(&self.states)
+            .map(|(info, s)| DeviceSnapshot {
+                info: info.clone(),
+                energy_source: s.ledger.source(),
+                up: s.up,
+                power: s.power,
+                power_limit: s.power_limit,
+                utilization: s.utilization,
+                totals: s.ledger.totals(),
+                errors: s.errors,
+            })
+    }
+}
+
+impl DeviceState {
+    fn new(source: EnergySource, max_gap: Duration) -> DeviceState {
+        DeviceState {
+            ledger: Ledger::new(source, max_gap),
+            errors: ErrorCounts::default(),
+            up: true,
+            power: None,
+            power_limit: None,
+            utilization: None,
+        }
+    }
+
     fn record(&mut self, now: Timestamp, reading: Reading, factors: Factors, uuid: &str) {
         if !self.up {
-            info!(uuid, "GPU readable again");
+            info!(uuid, "Device readable again");
         }
         let outcome = self.ledger.observe(
             &Observation {
                 at: now.mono,
                 power: reading.power,
-                energy_mj: reading.energy_mj,
+                energy_uj: reading.energy_uj,
                 utilization: reading.utilization,
                 power_limit: reading.power_limit,
             },
@@ -168,7 +234,7 @@ impl GpuState {
         };
         self.errors.add(kind, 1);
         if self.up {
-            warn!(uuid, error = %err, "GPU unreadable; its counters keep their values");
+            warn!(uuid, error = %err, "Device unreadable; its counters keep their values");
         }
         self.up = false;
         self.power = None;
@@ -185,7 +251,7 @@ pub struct SamplerHandle {
 
 impl SamplerHandle {
     /// Stops the thread after its current tick and waits for it (which also closes the
-    /// backend, e.g. shuts NVML down).
+    /// backends, e.g. shuts NVML down).
     pub fn stop(self) {
         drop(self.stop);
         if self.thread.join().is_err() {

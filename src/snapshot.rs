@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::backend::DeviceInfo;
+use crate::backend::{DeviceInfo, DeviceKind};
 use crate::carbon::Intensity;
 use crate::energy::{EnergySource, Totals};
 use crate::units::Watts;
@@ -19,18 +19,36 @@ pub struct Snapshot {
     pub intensity: Intensity,
     /// PUE applied at this tick.
     pub pue: f64,
-    /// One entry per GPU found at start-up, in index order.
-    pub gpus: Vec<GpuSnapshot>,
+    /// One entry per device found at start-up, GPUs and host domains, in discovery order.
+    pub devices: Vec<DeviceSnapshot>,
+    /// Which collectors are enabled and whether they started.
+    pub collectors: Vec<CollectorStatus>,
 }
 
-/// One GPU at the end of a tick.
+impl Snapshot {
+    /// The devices of one kind.
+    pub fn of_kind(&self, kind: DeviceKind) -> impl Iterator<Item = &DeviceSnapshot> {
+        self.devices.iter().filter(move |d| d.info.kind == kind)
+    }
+}
+
+/// An enabled collector and whether it could start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectorStatus {
+    /// `nvml`, `simulated`, `hwmon` or `rapl`.
+    pub name: &'static str,
+    /// False when it could not start (e.g. RAPL files unreadable).
+    pub up: bool,
+}
+
+/// One device at the end of a tick.
 #[derive(Debug, Clone, PartialEq)]
-pub struct GpuSnapshot {
+pub struct DeviceSnapshot {
     /// Static facts.
     pub info: DeviceInfo,
     /// How its energy is measured.
     pub energy_source: EnergySource,
-    /// Whether the last read of this GPU fully succeeded.
+    /// Whether the last read of this device fully succeeded.
     pub up: bool,
     /// Latest accepted power reading (absent while down or after a rejected reading).
     pub power: Option<Watts>,

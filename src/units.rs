@@ -25,9 +25,9 @@ impl Watts {
 pub struct Joules(pub f64);
 
 impl Joules {
-    /// Converts an NVML millijoule counter value or difference.
-    pub fn from_millijoules(mj: u64) -> Joules {
-        Joules(mj as f64 / 1000.0)
+    /// Converts a RAPL/hwmon microjoule counter value or difference.
+    pub fn from_microjoules(uj: u64) -> Joules {
+        Joules(uj as f64 / 1e6)
     }
 
     /// The same energy in kilowatt-hours.
@@ -76,7 +76,7 @@ mod tests {
     #[test]
     fn conversions() {
         assert_eq!(Watts::from_milliwatts(312_500), Watts(312.5));
-        assert_eq!(Joules::from_millijoules(3_600_000_000).kwh(), 1.0);
+        assert_eq!(Joules::from_microjoules(3_600_000_000_000).kwh(), 1.0);
     }
 
     #[test]

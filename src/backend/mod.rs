@@ -2,8 +2,11 @@
 //! answers one [`Backend::read`] per device per sampling tick. Backends do blocking I/O; the
 //! sampler calls them from its own thread, never from the HTTP workers.
 
+pub mod hwmon;
 pub mod nvml;
+pub mod rapl;
 pub mod simulated;
+mod sysfs;
 
 use crate::units::Watts;
 
@@ -21,17 +24,44 @@ pub struct Capabilities {
     pub power_limit: bool,
 }
 
+/// What a device is, which decides the series it is exported under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// A GPU: `gpu_*` series labelled `gpu` and `uuid`.
+    Gpu,
+    /// A host energy domain (CPU package, DRAM): `gpu_host_*` series labelled `domain`.
+    HostDomain,
+}
+
 /// Static facts about one device.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceInfo {
+    /// GPU or host domain.
+    pub kind: DeviceKind,
     /// Index as the driver numbers devices (the `gpu` label).
     pub index: u32,
     /// Stable identity (the `uuid` label), used to find the device again after a fault.
     pub uuid: String,
-    /// Product name, e.g. "NVIDIA H100 80GB HBM3".
+    /// Product name, e.g. "NVIDIA H100 80GB HBM3"; for a host domain, the `domain` label.
     pub name: String,
     /// What the device can report.
     pub caps: Capabilities,
+    /// For an energy counter that wraps around (RAPL), its range in µJ.
+    pub wraps_at_uj: Option<u64>,
+}
+
+impl DeviceInfo {
+    /// A GPU without a wrapping counter.
+    pub fn gpu(index: u32, uuid: String, name: String, caps: Capabilities) -> DeviceInfo {
+        DeviceInfo {
+            kind: DeviceKind::Gpu,
+            index,
+            uuid,
+            name,
+            caps,
+            wraps_at_uj: None,
+        }
+    }
 }
 
 /// The readings of one device at one tick. A field is `None` when unsupported or when its read
@@ -40,8 +70,8 @@ pub struct DeviceInfo {
 pub struct Reading {
     /// Power draw as the device reports it (an average over up to 1 s on recent NVIDIA GPUs).
     pub power: Option<Watts>,
-    /// Cumulative energy counter in millijoules since the driver loaded.
-    pub energy_mj: Option<u64>,
+    /// Cumulative energy counter in microjoules (NVML counts from the driver load; RAPL wraps).
+    pub energy_uj: Option<u64>,
     /// Fraction of time a kernel was running over the device's last sample period, 0–1.
     pub utilization: Option<f64>,
     /// Enforced power limit.

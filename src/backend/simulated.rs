@@ -12,8 +12,8 @@ use crate::units::Watts;
 
 /// Board power limit of the simulated H100 SXM (700 W, NVIDIA H100 datasheet, 2023).
 const LIMIT_W: f64 = 700.0;
-/// Energy the simulated counters show at start, as if the driver had been loaded for days.
-const COUNTER_START_MJ: u64 = 1_000_000_000;
+/// Energy (µJ) the simulated counters show at start, as if the driver had been loaded for days.
+const COUNTER_START_UJ: u64 = 1_000_000_000_000;
 
 /// A load pattern of a simulated GPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,16 +100,18 @@ impl SimulatedBackend {
     /// energy sources are shown.
     pub fn new(count: u32, clock: Arc<dyn Clock>) -> SimulatedBackend {
         let devices = (0..count)
-            .map(|index| DeviceInfo {
-                index,
-                uuid: format!("GPU-5e1f0000-0000-4000-8000-{index:012x}"),
-                name: "NVIDIA H100 80GB HBM3".to_string(),
-                caps: Capabilities {
-                    energy_counter: profile_of(index) != Profile::Idle,
-                    power: true,
-                    utilization: true,
-                    power_limit: true,
-                },
+            .map(|index| {
+                DeviceInfo::gpu(
+                    index,
+                    format!("GPU-5e1f0000-0000-4000-8000-{index:012x}"),
+                    "NVIDIA H100 80GB HBM3".to_string(),
+                    Capabilities {
+                        energy_counter: profile_of(index) != Profile::Idle,
+                        power: true,
+                        utilization: true,
+                        power_limit: true,
+                    },
+                )
             })
             .collect();
         let origin = clock.now().mono.as_secs_f64();
@@ -144,10 +146,10 @@ impl Backend for SimulatedBackend {
         let (power, energy_j) = profile.power_and_energy(t);
         Ok(Reading {
             power: Some(Watts(power)),
-            energy_mj: info
+            energy_uj: info
                 .caps
                 .energy_counter
-                .then(|| COUNTER_START_MJ + (energy_j * 1000.0) as u64),
+                .then(|| COUNTER_START_UJ + (energy_j * 1e6) as u64),
             utilization: Some(profile.utilization(t)),
             power_limit: Some(Watts(LIMIT_W)),
             failed: Vec::new(),

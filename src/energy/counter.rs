@@ -1,6 +1,9 @@
-//! Differences of a cumulative hardware energy counter (NVML: millijoules since the driver
-//! loaded). The counter restarts from zero when the driver reloads or the GPU resets; a value
-//! lower than the last one is therefore a reset, and the new value is energy since the reset.
+//! Differences of a cumulative hardware energy counter, in microjoules.
+//!
+//! Two kinds of counter go down: NVML's (millijoules since the driver loaded) restarts from zero
+//! when the driver reloads or the GPU resets, so a lower value is a reset and the new value is
+//! the energy since; RAPL's `energy_uj` wraps around at `max_energy_range_uj`, so a lower value
+//! is a wrap and the energy is what remained to the top plus the new value.
 
 use std::time::Duration;
 
@@ -9,17 +12,18 @@ use std::time::Duration;
 pub enum CounterStep {
     /// First reading: only a baseline, no energy yet.
     Baseline,
-    /// Millijoules consumed over `over` since the last reading.
+    /// Microjoules consumed over `over` since the last reading (across a wrap, if any).
     Delta {
-        /// Energy in millijoules.
-        mj: u64,
+        /// Energy in microjoules.
+        uj: u64,
         /// Time since the previous reading.
         over: Duration,
     },
-    /// The counter went down: it restarted within `over`, and `mj` were consumed since.
+    /// The counter went down without a wrap range: it restarted within `over`, and `uj` were
+    /// consumed since.
     Reset {
-        /// Energy in millijoules since the restart.
-        mj: u64,
+        /// Energy in microjoules since the restart.
+        uj: u64,
         /// Time since the previous reading.
         over: Duration,
     },
@@ -32,20 +36,25 @@ pub struct CounterTracker {
 }
 
 impl CounterTracker {
-    /// Takes the counter value `mj` read at monotonic time `at`.
-    pub fn step(&mut self, at: Duration, mj: u64) -> CounterStep {
-        let step = match self.last {
-            None => CounterStep::Baseline,
-            Some((t0, last)) if mj >= last => CounterStep::Delta {
-                mj: mj - last,
+    /// Takes the counter value `uj` read at monotonic time `at`. `wraps_at` is the counter's
+    /// range for counters that wrap around (RAPL), `None` for counters that reset.
+    pub fn step(&mut self, at: Duration, uj: u64, wraps_at: Option<u64>) -> CounterStep {
+        let step = match (self.last, wraps_at) {
+            (None, _) => CounterStep::Baseline,
+            (Some((t0, last)), _) if uj >= last => CounterStep::Delta {
+                uj: uj - last,
                 over: at.saturating_sub(t0),
             },
-            Some((t0, _)) => CounterStep::Reset {
-                mj,
+            (Some((t0, last)), Some(range)) => CounterStep::Delta {
+                uj: range.saturating_sub(last).saturating_add(uj),
+                over: at.saturating_sub(t0),
+            },
+            (Some((t0, _)), None) => CounterStep::Reset {
+                uj,
                 over: at.saturating_sub(t0),
             },
         };
-        self.last = Some((at, mj));
+        self.last = Some((at, uj));
         step
     }
 }
@@ -61,14 +70,39 @@ mod tests {
     #[test]
     fn deltas_and_resets() {
         let mut c = CounterTracker::default();
-        let delta = |mj, over| CounterStep::Delta { mj, over: s(over) };
-        let reset = |mj, over| CounterStep::Reset { mj, over: s(over) };
-        assert_eq!(c.step(s(0), 5_000), CounterStep::Baseline);
-        assert_eq!(c.step(s(1), 5_000), delta(0, 1));
-        assert_eq!(c.step(s(2), 8_500), delta(3_500, 1));
-        assert_eq!(c.step(s(3), 1_200), reset(1_200, 1));
-        assert_eq!(c.step(s(5), 2_000), delta(800, 2));
-        assert_eq!(c.step(s(6), u64::MAX), delta(u64::MAX - 2_000, 1));
-        assert_eq!(c.step(s(7), 0), reset(0, 1));
+        let delta = |uj, over| CounterStep::Delta { uj, over: s(over) };
+        let reset = |uj, over| CounterStep::Reset { uj, over: s(over) };
+        assert_eq!(c.step(s(0), 5_000, None), CounterStep::Baseline);
+        assert_eq!(c.step(s(1), 5_000, None), delta(0, 1));
+        assert_eq!(c.step(s(2), 8_500, None), delta(3_500, 1));
+        assert_eq!(c.step(s(3), 1_200, None), reset(1_200, 1));
+        assert_eq!(c.step(s(5), 2_000, None), delta(800, 2));
+        assert_eq!(c.step(s(6), u64::MAX, None), delta(u64::MAX - 2_000, 1));
+        assert_eq!(c.step(s(7), 0, None), reset(0, 1));
+    }
+
+    /// RAPL: `energy_uj` runs from 0 to `max_energy_range_uj` and starts again.
+    #[test]
+    fn wrap_around() {
+        let mut c = CounterTracker::default();
+        let range = 262_143_328_850;
+        assert_eq!(
+            c.step(s(0), range - 1_000_000, Some(range)),
+            CounterStep::Baseline
+        );
+        assert_eq!(
+            c.step(s(1), 4_000_000, Some(range)),
+            CounterStep::Delta {
+                uj: 5_000_000,
+                over: s(1)
+            }
+        );
+        assert_eq!(
+            c.step(s(2), 9_000_000, Some(range)),
+            CounterStep::Delta {
+                uj: 5_000_000,
+                over: s(1)
+            }
+        );
     }
 }

@@ -16,8 +16,8 @@ pub struct Observation {
     pub at: Duration,
     /// Power reading, if any.
     pub power: Option<Watts>,
-    /// Energy counter (mJ), if any.
-    pub energy_mj: Option<u64>,
+    /// Energy counter (µJ), if any.
+    pub energy_uj: Option<u64>,
     /// Utilization (0–1), if any.
     pub utilization: Option<f64>,
     /// Enforced power limit, if known.
@@ -36,7 +36,8 @@ pub struct Factors {
 /// What one observation did to the ledger.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outcome {
-    /// The power reading, if it was possible.
+    /// Power to report: the reading if it was possible, the estimate for an estimated source,
+    /// or the counter's average over its step where there is no reading.
     pub power: Option<Watts>,
     /// Energy added by this observation.
     pub energy: Joules,
@@ -57,13 +58,13 @@ pub struct Totals {
     pub idle_energy: Joules,
     /// Emissions of `energy`, PUE included.
     pub co2e: Grams,
-    /// How often the hardware energy counter restarted.
+    /// How often the hardware energy counter restarted (not counting RAPL wrap-arounds).
     pub counter_resets: u64,
 }
 
 /// One GPU's accounting state.
 #[derive(Debug, Clone)]
-pub struct GpuLedger {
+pub struct Ledger {
     source: EnergySource,
     max_gap: Duration,
     counter: CounterTracker,
@@ -72,10 +73,10 @@ pub struct GpuLedger {
     totals: Totals,
 }
 
-impl GpuLedger {
+impl Ledger {
     /// A ledger at zero. `max_gap` is the longest interval power integration may bridge.
-    pub fn new(source: EnergySource, max_gap: Duration) -> GpuLedger {
-        GpuLedger {
+    pub fn new(source: EnergySource, max_gap: Duration) -> Ledger {
+        Ledger {
             source,
             max_gap,
             counter: CounterTracker::default(),
@@ -97,29 +98,34 @@ impl GpuLedger {
 
     /// Accounts one tick's readings.
     ///
-    /// With a counter, energy is the counter's difference; after a restart it is the larger of
-    /// the counter's new value (energy since the restart, a lower bound) and the trapezoid of
-    /// the power readings around it. A counter step larger than the board could draw in its
-    /// interval is rejected. Without a counter, energy is the trapezoid of the accepted power
-    /// readings. Energy counts as idle when the utilization reading at the end of its interval
-    /// is 0.
+    /// With a counter, energy is the counter's difference (across a wrap for counters that
+    /// wrap); after a restart it is the larger of the counter's new value (energy since the
+    /// restart, a lower bound) and the trapezoid of the power readings around it. A counter
+    /// step larger than the board could draw in its interval is rejected. Without a counter,
+    /// energy is the trapezoid of the accepted power readings, or of the power model's
+    /// estimates. Energy counts as idle when the utilization reading at the end of its
+    /// interval is 0.
     pub fn observe(&mut self, obs: &Observation, factors: Factors) -> Outcome {
         if obs.power_limit.is_some() {
             self.limit = obs.power_limit;
         }
-        let power = obs.power.and_then(|p| check_power(p, self.limit));
+        let measured = obs.power.and_then(|p| check_power(p, self.limit));
+        let power = match self.source {
+            EnergySource::Estimated(model) => obs.utilization.map(|u| model.power_at(u)),
+            _ => measured,
+        };
         let mut out = Outcome {
             power,
-            implausible_power: obs.power.is_some() && power.is_none(),
+            implausible_power: obs.power.is_some() && measured.is_none(),
             ..Outcome::default()
         };
         let integrated = self.trapezoid.step(obs.at, power, self.max_gap);
-        let energy = match (self.source, obs.energy_mj) {
-            (EnergySource::Integrated, _) => integrated,
-            (EnergySource::Counter, None) => None,
-            (EnergySource::Counter, Some(mj)) => {
-                self.counter_energy(obs.at, mj, integrated, &mut out)
+        let energy = match (self.source, obs.energy_uj) {
+            (EnergySource::Integrated | EnergySource::Estimated(_), _) => integrated,
+            (EnergySource::Counter { wraps_at_uj }, Some(uj)) => {
+                self.counter_energy(obs.at, uj, wraps_at_uj, integrated, &mut out)
             }
+            (EnergySource::Counter { .. } | EnergySource::Unavailable, _) => None,
         };
         if let Some(energy) = energy {
             self.add(energy, obs.utilization == Some(0.0), factors);
@@ -131,17 +137,18 @@ impl GpuLedger {
     fn counter_energy(
         &mut self,
         at: Duration,
-        mj: u64,
+        uj: u64,
+        wraps_at: Option<u64>,
         integrated: Option<Joules>,
         out: &mut Outcome,
     ) -> Option<Joules> {
-        let (energy, over) = match self.counter.step(at, mj) {
+        let (energy, over) = match self.counter.step(at, uj, wraps_at) {
             CounterStep::Baseline => return None,
-            CounterStep::Delta { mj, over } => (Joules::from_millijoules(mj), over),
-            CounterStep::Reset { mj, over } => {
+            CounterStep::Delta { uj, over } => (Joules::from_microjoules(uj), over),
+            CounterStep::Reset { uj, over } => {
                 out.counter_reset = true;
                 self.totals.counter_resets += 1;
-                let since = Joules::from_millijoules(mj);
+                let since = Joules::from_microjoules(uj);
                 let estimate = integrated.filter(|e| *e > since).unwrap_or(since);
                 (estimate, over)
             }
@@ -149,6 +156,9 @@ impl GpuLedger {
         if energy > max_energy(over, self.limit) {
             out.implausible_energy = true;
             return None;
+        }
+        if out.power.is_none() && !over.is_zero() {
+            out.power = Some(Watts(energy.0 / over.as_secs_f64()));
         }
         Some(energy)
     }

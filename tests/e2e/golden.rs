@@ -11,7 +11,8 @@ use gpu_carbon_exporter::carbon::zones::ZoneTable;
 use gpu_carbon_exporter::carbon::FixedIntensity;
 use gpu_carbon_exporter::clock::{Clock, ManualClock};
 use gpu_carbon_exporter::exposition::Exposition;
-use gpu_carbon_exporter::sampler::Sampler;
+use gpu_carbon_exporter::sampler::{Sampler, Settings};
+use gpu_carbon_exporter::snapshot::CollectorStatus;
 use tokio::sync::watch;
 
 use crate::support::{assert_promtool_clean, Exporter, Scrape};
@@ -24,10 +25,13 @@ fn render_simulated() -> String {
     let backend = SimulatedBackend::new(4, Arc::clone(&clock) as Arc<dyn Clock>);
     let zone = ZoneTable::builtin().get("DE").expect("DE in table");
     let mut sampler = Sampler::new(
-        Box::new(backend),
+        vec![Box::new(backend)],
         Box::new(FixedIntensity::zone(zone)),
-        1.2,
-        Duration::from_secs(5),
+        Settings::with_pue(1.2),
+        vec![CollectorStatus {
+            name: "simulated",
+            up: true,
+        }],
     );
     let (publish, snapshots) = watch::channel(None);
     for _ in 0..=90 {

@@ -8,3 +8,4 @@ mod http;
 mod nvml;
 mod observability;
 mod support;
+mod sysfs;

@@ -294,3 +294,68 @@ fn no_gpus_exits_1() {
     assert_eq!(status.code(), Some(1), "{out}");
     assert!(out.contains("found no GPU"), "{out}");
 }
+
+/// Two GPUs without a power sensor or energy counter, 50 % busy: the T4 is estimated from the
+/// built-in table (70 W rated, 7 W idle: 38.5 W), the unknown model gets no energy at all —
+/// unless a model is given by flags (200 W rated, 20 W idle: 110 W for both).
+#[test]
+fn gpus_without_a_power_sensor_are_estimated_and_labelled() {
+    let file = temp_file(
+        "scenario.txt",
+        "[gpu]\nname = Tesla T4\npower = unsupported\nutil = const:50\n\
+         [gpu]\nname = NVIDIA Mystery\npower = unsupported\nutil = const:50\n",
+    );
+    let lib = format!("--nvml.library-path={}", fake_nvml_lib().display());
+    let env = [("FAKE_NVML_SCENARIO", file.to_str().expect("utf-8 path"))];
+    let watts_over = |e: &Exporter, gpu: &str| {
+        let a = e.scrape();
+        std::thread::sleep(Duration::from_millis(1200));
+        let b = e.scrape();
+        let dt = b.value("gpu_carbon_exporter_last_sample_timestamp_seconds", &[])
+            - a.value("gpu_carbon_exporter_last_sample_timestamp_seconds", &[]);
+        ((kwh(&b, gpu) - kwh(&a, gpu)) * JOULES_PER_KWH / dt, b)
+    };
+
+    let e = Exporter::start(&[&lib, "--sample.interval=100ms"], &env);
+    e.wait_ready();
+    let (t4_watts, s) = watts_over(&e, "0");
+    assert_close("T4 estimated power", t4_watts, 38.5, 0.01);
+    assert_eq!(s.value("gpu_power_watts", &[("gpu", "0")]), 38.5);
+    assert_eq!(
+        s.find("gpu_info", &[("gpu", "0"), ("energy_source", "estimated")])
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.find("gpu_info", &[("gpu", "1"), ("energy_source", "none")])
+            .len(),
+        1
+    );
+    assert_eq!(kwh(&s, "1"), 0.0, "no model, no made-up energy");
+    assert!(
+        e.log().contains("ESTIMATED"),
+        "the estimate is announced: {}",
+        e.log()
+    );
+    drop(e);
+
+    let e = Exporter::start(
+        &[
+            &lib,
+            "--sample.interval=100ms",
+            "--estimate.rated-watts=200",
+            "--estimate.idle-watts=20",
+        ],
+        &env,
+    );
+    e.wait_ready();
+    for gpu in ["0", "1"] {
+        let (watts, s) = watts_over(&e, gpu);
+        assert_close(&format!("gpu {gpu} flag-model power"), watts, 110.0, 0.01);
+        assert_eq!(
+            s.find("gpu_info", &[("gpu", gpu), ("energy_source", "estimated")])
+                .len(),
+            1
+        );
+    }
+}

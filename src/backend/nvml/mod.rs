@@ -92,12 +92,7 @@ impl<A: NvmlApi> NvmlBackend<A> {
                 }
             };
             let caps = probe(&api, &uuid);
-            devices.push(DeviceInfo {
-                index,
-                uuid,
-                name,
-                caps,
-            });
+            devices.push(DeviceInfo::gpu(index, uuid, name, caps));
         }
         Ok(NvmlBackend { api, devices })
     }
@@ -141,7 +136,8 @@ impl<A: NvmlApi> Backend for NvmlBackend<A> {
         let mut reading = Reading::default();
         reading.power =
             take(raw.power_mw, Field::Power, &mut reading.failed)?.map(Watts::from_milliwatts);
-        reading.energy_mj = take(raw.energy_mj, Field::Energy, &mut reading.failed)?;
+        reading.energy_uj = take(raw.energy_mj, Field::Energy, &mut reading.failed)?
+            .map(|mj| mj.saturating_mul(1000));
         reading.utilization = take(raw.utilization_pct, Field::Utilization, &mut reading.failed)?
             .map(|pct| f64::from(pct.min(100)) / 100.0);
         reading.power_limit = take(raw.power_limit_mw, Field::PowerLimit, &mut reading.failed)?

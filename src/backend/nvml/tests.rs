@@ -78,7 +78,7 @@ fn readings_are_converted_to_units() {
     let mut backend = NvmlBackend::discover(FakeApi::default()).expect("discover");
     let reading = backend.read(0).expect("read");
     assert_eq!(reading.power, Some(Watts(250.0)));
-    assert_eq!(reading.energy_mj, Some(9_000_000));
+    assert_eq!(reading.energy_uj, Some(9_000_000_000));
     assert_eq!(reading.utilization, Some(0.4));
     assert_eq!(reading.power_limit, Some(Watts(700.0)));
     assert!(reading.failed.is_empty());
@@ -92,7 +92,7 @@ fn a_failing_field_is_reported_and_the_rest_still_read() {
     let reading = backend.read(0).expect("read");
     assert_eq!(reading.power, None);
     assert_eq!(reading.failed, vec![Field::Power]);
-    assert_eq!(reading.energy_mj, Some(9_000_000));
+    assert_eq!(reading.energy_uj, Some(9_000_000_000));
 }
 
 #[test]

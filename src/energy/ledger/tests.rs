@@ -1,9 +1,11 @@
 //! The accounting rules, checked on hand-computable readings.
 
 use super::*;
+use crate::energy::PowerModel;
 use crate::units::JOULES_PER_KWH;
 
 const GAP: Duration = Duration::from_secs(5);
+const COUNTER: EnergySource = EnergySource::Counter { wraps_at_uj: None };
 const F: Factors = Factors {
     pue: 1.5,
     intensity: GramsPerKwh(400.0),
@@ -17,7 +19,7 @@ fn obs(t: f64, power: f64, mj: Option<u64>, util: f64) -> Observation {
     Observation {
         at: at(t),
         power: Some(Watts(power)),
-        energy_mj: mj,
+        energy_uj: mj.map(|m| m * 1000),
         utilization: Some(util),
         power_limit: Some(Watts(700.0)),
     }
@@ -29,7 +31,7 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn counter_energy_and_co2e() {
-    let mut l = GpuLedger::new(EnergySource::Counter, GAP);
+    let mut l = Ledger::new(COUNTER, GAP);
     // 300 W for 10 s: counter advances 300,000 mJ per second from an arbitrary start.
     for i in 0..=10u64 {
         l.observe(&obs(i as f64, 300.0, Some(7_000_000 + 300_000 * i), 0.5), F);
@@ -43,7 +45,7 @@ fn counter_energy_and_co2e() {
 
 #[test]
 fn a_missed_counter_reading_is_covered_by_the_next() {
-    let mut l = GpuLedger::new(EnergySource::Counter, GAP);
+    let mut l = Ledger::new(COUNTER, GAP);
     l.observe(&obs(0.0, 300.0, Some(1_000), 0.5), F);
     l.observe(&obs(1.0, 300.0, None, 0.5), F);
     let out = l.observe(&obs(2.0, 300.0, Some(601_000), 0.5), F);
@@ -53,7 +55,7 @@ fn a_missed_counter_reading_is_covered_by_the_next() {
 
 #[test]
 fn a_counter_reset_never_loses_or_reverses_energy() {
-    let mut l = GpuLedger::new(EnergySource::Counter, GAP);
+    let mut l = Ledger::new(COUNTER, GAP);
     l.observe(&obs(0.0, 200.0, Some(50_000_000), 0.5), F);
     l.observe(&obs(1.0, 200.0, Some(50_200_000), 0.5), F);
     // Driver reload: the counter restarts at 0 and shows 50 J since.
@@ -69,18 +71,18 @@ fn a_counter_reset_never_loses_or_reverses_energy() {
 
 #[test]
 fn after_a_reset_without_power_the_counter_value_is_the_lower_bound() {
-    let mut l = GpuLedger::new(EnergySource::Counter, GAP);
+    let mut l = Ledger::new(COUNTER, GAP);
     let mut o = obs(0.0, 0.0, Some(10_000_000), 0.5);
     o.power = None;
     l.observe(&o, F);
     o.at = at(1.0);
-    o.energy_mj = Some(120_000);
+    o.energy_uj = Some(120_000_000);
     assert_eq!(l.observe(&o, F).energy, Joules(120.0));
 }
 
 #[test]
 fn an_impossible_counter_jump_is_rejected_and_rebased() {
-    let mut l = GpuLedger::new(EnergySource::Counter, GAP);
+    let mut l = Ledger::new(COUNTER, GAP);
     l.observe(&obs(0.0, 300.0, Some(1_000_000), 0.5), F);
     // +1,000,000 J in one second from a 700 W board.
     let out = l.observe(&obs(1.0, 300.0, Some(1_001_000_000), 0.5), F);
@@ -93,7 +95,7 @@ fn an_impossible_counter_jump_is_rejected_and_rebased() {
 
 #[test]
 fn integration_is_exact_for_a_ramp_and_bridges_a_glitch() {
-    let mut l = GpuLedger::new(EnergySource::Integrated, GAP);
+    let mut l = Ledger::new(EnergySource::Integrated, GAP);
     let mut rejected = 0;
     for i in 0..=100 {
         let t = i as f64 * 0.1;
@@ -113,7 +115,7 @@ fn integration_is_exact_for_a_ramp_and_bridges_a_glitch() {
 
 #[test]
 fn integration_does_not_bridge_a_long_outage() {
-    let mut l = GpuLedger::new(EnergySource::Integrated, GAP);
+    let mut l = Ledger::new(EnergySource::Integrated, GAP);
     l.observe(&obs(0.0, 100.0, None, 0.5), F);
     l.observe(&obs(1.0, 100.0, None, 0.5), F);
     l.observe(&obs(60.0, 100.0, None, 0.5), F);
@@ -123,7 +125,7 @@ fn integration_does_not_bridge_a_long_outage() {
 
 #[test]
 fn idle_energy_is_energy_at_zero_utilization() {
-    let mut l = GpuLedger::new(EnergySource::Counter, GAP);
+    let mut l = Ledger::new(COUNTER, GAP);
     let mut mj = 0;
     for i in 0..=20u64 {
         let util = if i > 10 { 0.0 } else { 0.9 };
@@ -140,7 +142,7 @@ fn idle_energy_is_energy_at_zero_utilization() {
 
 #[test]
 fn co2e_uses_the_intensity_in_force_at_each_step() {
-    let mut l = GpuLedger::new(EnergySource::Counter, GAP);
+    let mut l = Ledger::new(COUNTER, GAP);
     let kwh = JOULES_PER_KWH as u64 * 1000; // 1 kWh in mJ
     let f = |g| Factors {
         pue: 1.0,
@@ -151,8 +153,60 @@ fn co2e_uses_the_intensity_in_force_at_each_step() {
     big.power_limit = Some(Watts(1_000.0));
     l.observe(&big, f(100.0));
     big.at = at(7_200.0);
-    big.energy_mj = Some(2 * kwh);
+    big.energy_uj = Some(2 * kwh * 1000);
     l.observe(&big, f(500.0));
     assert!(close(l.totals().co2e.0, 600.0), "{:?}", l.totals());
     assert_eq!(l.totals().energy.kwh(), 2.0);
+}
+
+#[test]
+fn a_wrapping_counter_is_not_a_reset_and_gives_power() {
+    let range = 1_000_000_000; // 1 kJ in µJ
+    let mut l = Ledger::new(
+        EnergySource::Counter {
+            wraps_at_uj: Some(range),
+        },
+        GAP,
+    );
+    let mut o = Observation {
+        at: at(0.0),
+        energy_uj: Some(range - 20_000_000),
+        ..Observation::default()
+    };
+    l.observe(&o, F);
+    o.at = at(1.0);
+    o.energy_uj = Some(30_000_000);
+    let out = l.observe(&o, F);
+    assert!(!out.counter_reset);
+    assert_eq!(out.energy, Joules(50.0));
+    assert_eq!(
+        out.power,
+        Some(Watts(50.0)),
+        "power derived from the counter step"
+    );
+    assert_eq!(l.totals().counter_resets, 0);
+}
+
+#[test]
+fn estimated_energy_follows_the_model() {
+    let model = PowerModel {
+        idle: Watts(30.0),
+        rated: Watts(230.0),
+    };
+    let mut l = Ledger::new(EnergySource::Estimated(model), GAP);
+    // utilization 50 % for 10 s: 130 W × 10 s; a power reading, if any, is ignored.
+    for i in 0..=10 {
+        let out = l.observe(&obs(i as f64, 999.0, None, 0.5), F);
+        assert_eq!(out.power, Some(Watts(130.0)));
+    }
+    assert!(close(l.totals().energy.0, 1_300.0));
+}
+
+#[test]
+fn unavailable_accrues_nothing() {
+    let mut l = Ledger::new(EnergySource::Unavailable, GAP);
+    for i in 0..5 {
+        l.observe(&obs(i as f64, 100.0, Some(i * 1000), 0.0), F);
+    }
+    assert_eq!(l.totals(), Totals::default());
 }

@@ -2,13 +2,18 @@
 //! rust-prometheus recommends for state prepared elsewhere). A scrape builds families from an
 //! `Arc` clone of the snapshot: no device call, no lock held, no integration.
 
+pub mod metrics;
+
 use std::collections::HashMap;
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 
+use crate::backend::DeviceKind;
+use crate::energy::EnergySource;
 use crate::sampler::Published;
-use crate::snapshot::{ErrorKind, GpuSnapshot, Snapshot};
+use crate::snapshot::{DeviceSnapshot, ErrorKind, Snapshot};
+use metrics::*;
 
 /// Version and source revision of this build, for `gpu_carbon_exporter_build_info`.
 #[derive(Debug, Clone)]
@@ -31,116 +36,6 @@ impl BuildInfo {
     }
 }
 
-/// One exported metric: name, help, type and label names.
-struct Spec {
-    name: &'static str,
-    help: &'static str,
-    kind: MetricType,
-    labels: &'static [&'static str],
-}
-
-const GPU: &[&str] = &["gpu", "uuid"];
-
-macro_rules! spec {
-    ($id:ident, $name:literal, $kind:ident, $labels:expr, $help:literal) => {
-        const $id: Spec = Spec {
-            name: $name,
-            help: $help,
-            kind: MetricType::$kind,
-            labels: $labels,
-        };
-    };
-}
-
-spec!(INFO, "gpu_info", GAUGE, &["energy_source", "gpu", "name", "uuid"],
-    "Static facts about a GPU; always 1. energy_source is counter (hardware energy counter) or integrated (trapezoid of power readings).");
-spec!(
-    UP,
-    "gpu_up",
-    GAUGE,
-    GPU,
-    "1 if the last sample of this GPU fully succeeded, else 0."
-);
-spec!(
-    POWER,
-    "gpu_power_watts",
-    GAUGE,
-    GPU,
-    "Latest power reading in watts (a 1 s average on NVIDIA Ampere and newer)."
-);
-spec!(
-    LIMIT,
-    "gpu_power_limit_watts",
-    GAUGE,
-    GPU,
-    "Enforced power limit in watts."
-);
-spec!(
-    UTIL,
-    "gpu_utilization_ratio",
-    GAUGE,
-    GPU,
-    "Fraction of the last sample period a kernel was running, 0 to 1."
-);
-spec!(
-    ENERGY,
-    "gpu_energy_kwh_total",
-    COUNTER,
-    GPU,
-    "Energy drawn by the GPU since the exporter started, in kWh. Never decreases."
-);
-spec!(
-    IDLE,
-    "gpu_idle_energy_kwh_total",
-    COUNTER,
-    GPU,
-    "Part of gpu_energy_kwh_total drawn in sample intervals that ended at 0 utilization, in kWh."
-);
-spec!(CO2E, "gpu_co2e_grams_total", COUNTER, GPU, "Estimated emissions of the GPU's energy in grams CO2e: energy x PUE x carbon intensity in force at each sample.");
-spec!(RESETS, "gpu_energy_hardware_resets_total", COUNTER, GPU, "Times the hardware energy counter restarted (driver reload, GPU reset); the exported energy carries on.");
-spec!(
-    INTENSITY,
-    "gpu_carbon_intensity_grams_per_kwh",
-    GAUGE,
-    &["source", "zone"],
-    "Carbon intensity of electricity in force, in grams CO2e per kWh."
-);
-spec!(
-    PUE,
-    "gpu_pue_ratio",
-    GAUGE,
-    &[],
-    "Power usage effectiveness applied to GPU energy for CO2e."
-);
-spec!(
-    BUILD,
-    "gpu_carbon_exporter_build_info",
-    GAUGE,
-    &["revision", "version"],
-    "Build facts of the exporter; always 1."
-);
-spec!(ERRORS, "gpu_carbon_exporter_sample_errors_total", COUNTER, &["gpu", "kind", "uuid"],
-    "Failed or rejected readings by kind: device_lost, read_error, implausible_power, implausible_energy.");
-spec!(
-    LAST,
-    "gpu_carbon_exporter_last_sample_timestamp_seconds",
-    GAUGE,
-    &[],
-    "Unix time of the latest sample."
-);
-spec!(
-    DURATION,
-    "gpu_carbon_exporter_sample_duration_seconds",
-    GAUGE,
-    &[],
-    "Time the latest sample took to read every GPU, in seconds."
-);
-
-const SPECS: [&Spec; 15] = [
-    &INFO, &UP, &POWER, &LIMIT, &UTIL, &ENERGY, &IDLE, &CO2E, &RESETS, &INTENSITY, &PUE, &BUILD,
-    &ERRORS, &LAST, &DURATION,
-];
-
 /// The exporter's own metrics, rendered from the published snapshot.
 pub struct SnapshotCollector {
     snapshots: Published,
@@ -151,7 +46,7 @@ pub struct SnapshotCollector {
 impl SnapshotCollector {
     /// A collector reading the latest snapshot from `snapshots`.
     pub fn new(snapshots: Published, build: BuildInfo) -> prometheus::Result<SnapshotCollector> {
-        let descs = SPECS
+        let descs = ALL
             .iter()
             .map(|s| {
                 let labels = s.labels.iter().map(|l| l.to_string()).collect();
@@ -230,12 +125,34 @@ fn render(s: &Snapshot, out: &mut Families) {
     out.add(&PUE, &[], s.pue);
     out.add(&LAST, &[], s.taken_at_unix);
     out.add(&DURATION, &[], s.sample_duration.as_secs_f64());
-    for gpu in &s.gpus {
+    for c in &s.collectors {
+        out.add(&COLLECTOR_UP, &[c.name], if c.up { 1.0 } else { 0.0 });
+    }
+    for gpu in s.of_kind(DeviceKind::Gpu) {
         render_gpu(gpu, out);
+    }
+    for host in s.of_kind(DeviceKind::HostDomain) {
+        render_host(host, out);
     }
 }
 
-fn render_gpu(g: &GpuSnapshot, out: &mut Families) {
+fn render_host(h: &DeviceSnapshot, out: &mut Families) {
+    let domain = [h.info.name.as_str()];
+    out.add(&HOST_ENERGY, &domain, h.totals.energy.kwh());
+    out.add(&HOST_CO2E, &domain, h.totals.co2e.0);
+    if let Some(p) = h.power {
+        out.add(&HOST_POWER, &domain, p.0);
+    }
+    for kind in ErrorKind::ALL {
+        out.add(
+            &HOST_ERRORS,
+            &[&h.info.name, kind.as_str()],
+            h.errors.get(kind) as f64,
+        );
+    }
+}
+
+fn render_gpu(g: &DeviceSnapshot, out: &mut Families) {
     let index = g.info.index.to_string();
     let id: [&str; 2] = [&index, &g.info.uuid];
     out.add(
@@ -259,7 +176,7 @@ fn render_gpu(g: &GpuSnapshot, out: &mut Families) {
         out.add(&IDLE, &id, g.totals.idle_energy.kwh());
     }
     out.add(&CO2E, &id, g.totals.co2e.0);
-    if g.info.caps.energy_counter {
+    if matches!(g.energy_source, EnergySource::Counter { .. }) {
         out.add(&RESETS, &id, g.totals.counter_resets as f64);
     }
     for kind in ErrorKind::ALL {

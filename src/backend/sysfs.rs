@@ -1,0 +1,94 @@
+//! Reading sysfs attribute files: one value per file, as text.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A sysfs attribute that could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum SysfsError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The file did not hold an unsigned integer.
+    #[error("{path} does not hold a number: {text:?}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What it held.
+        text: String,
+    },
+}
+
+impl SysfsError {
+    /// True when the file exists but this user may not read it.
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, SysfsError::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied)
+    }
+}
+
+/// The file's content without surrounding whitespace.
+pub fn read_text(path: &Path) -> Result<String, SysfsError> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .map_err(|source| SysfsError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// The file's content as an unsigned integer.
+pub fn read_u64(path: &Path) -> Result<u64, SysfsError> {
+    let text = read_text(path)?;
+    text.parse().map_err(|_| SysfsError::Parse {
+        path: path.to_path_buf(),
+        text,
+    })
+}
+
+/// `KEY=value` lines of a `uevent` file.
+pub fn uevent(path: &Path) -> Result<Vec<(String, String)>, SysfsError> {
+    Ok(read_text(path)?
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+/// Entries of a directory whose names satisfy `keep`, sorted by name; none if it is missing.
+pub fn entries(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<(String, PathBuf)> {
+    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            keep(&name).then(|| (name, e.path()))
+        })
+        .collect();
+    found.sort_by_key(|(name, _)| natural_key(name));
+    found
+}
+
+/// Sorts `card10` after `card9`.
+fn natural_key(name: &str) -> (String, u64) {
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (stem, number) = name.split_at(name.len() - digits);
+    (stem.to_string(), number.parse().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["card10", "card2", "card1"];
+        v.sort_by_key(|n| natural_key(n));
+        assert_eq!(v, ["card1", "card2", "card10"]);
+    }
+}

@@ -1,0 +1,153 @@
+//! Every metric the exporter defines: name, type, labels and help. The names are the public
+//! API (dashboards and rules depend on them); change them only with a migration note.
+
+use prometheus::proto::MetricType::{self, COUNTER, GAUGE};
+
+/// One exported metric.
+pub struct Spec {
+    /// Metric name, ending in its unit (and `_total` for counters).
+    pub name: &'static str,
+    /// Counter or gauge.
+    pub kind: MetricType,
+    /// Label names, sorted.
+    pub labels: &'static [&'static str],
+    /// HELP text, stating the unit.
+    pub help: &'static str,
+}
+
+const GPU: &[&str] = &["gpu", "uuid"];
+
+const fn spec(
+    name: &'static str,
+    kind: MetricType,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> Spec {
+    Spec {
+        name,
+        kind,
+        labels,
+        help,
+    }
+}
+
+pub const INFO: Spec = spec("gpu_info", GAUGE, &["energy_source", "gpu", "name", "uuid"],
+    "Static facts about a GPU; always 1. energy_source: counter (hardware energy counter), integrated (trapezoid of power readings), estimated (power model of utilization) or none.");
+pub const UP: Spec = spec(
+    "gpu_up",
+    GAUGE,
+    GPU,
+    "1 if the last sample of this GPU fully succeeded, else 0.",
+);
+pub const POWER: Spec = spec("gpu_power_watts", GAUGE, GPU,
+    "Latest power in watts: the reading (a 1 s average on NVIDIA Ampere and newer), the estimate where energy_source=estimated, or the counter's average over the last sample where no reading exists.");
+pub const LIMIT: Spec = spec(
+    "gpu_power_limit_watts",
+    GAUGE,
+    GPU,
+    "Enforced power limit in watts.",
+);
+pub const UTIL: Spec = spec(
+    "gpu_utilization_ratio",
+    GAUGE,
+    GPU,
+    "Fraction of the last sample period a kernel was running, 0 to 1.",
+);
+pub const ENERGY: Spec = spec(
+    "gpu_energy_kwh_total",
+    COUNTER,
+    GPU,
+    "Energy drawn by the GPU since the exporter started, in kWh. Never decreases.",
+);
+pub const IDLE: Spec = spec(
+    "gpu_idle_energy_kwh_total",
+    COUNTER,
+    GPU,
+    "Part of gpu_energy_kwh_total drawn in sample intervals that ended at 0 utilization, in kWh.",
+);
+pub const CO2E: Spec = spec("gpu_co2e_grams_total", COUNTER, GPU,
+    "Estimated emissions of the GPU's energy in grams CO2e: energy x PUE x carbon intensity in force at each sample.");
+pub const RESETS: Spec = spec("gpu_energy_hardware_resets_total", COUNTER, GPU,
+    "Times the hardware energy counter restarted (driver reload, GPU reset); the exported energy carries on.");
+pub const INTENSITY: Spec = spec(
+    "gpu_carbon_intensity_grams_per_kwh",
+    GAUGE,
+    &["source", "zone"],
+    "Carbon intensity of electricity in force, in grams CO2e per kWh.",
+);
+pub const PUE: Spec = spec(
+    "gpu_pue_ratio",
+    GAUGE,
+    &[],
+    "Power usage effectiveness applied to energy for CO2e.",
+);
+pub const BUILD: Spec = spec(
+    "gpu_carbon_exporter_build_info",
+    GAUGE,
+    &["revision", "version"],
+    "Build facts of the exporter; always 1.",
+);
+pub const ERRORS: Spec = spec("gpu_carbon_exporter_sample_errors_total", COUNTER, &["gpu", "kind", "uuid"],
+    "Failed or rejected GPU readings by kind: device_lost, read_error, implausible_power, implausible_energy.");
+pub const HOST_ENERGY: Spec = spec("gpu_host_energy_kwh_total", COUNTER, &["domain"],
+    "Energy of a host RAPL domain (package-N: CPU package, dram-N: its memory) since the exporter started, in kWh.");
+pub const HOST_CO2E: Spec = spec(
+    "gpu_host_co2e_grams_total",
+    COUNTER,
+    &["domain"],
+    "Estimated emissions of a host domain's energy in grams CO2e, PUE included.",
+);
+pub const HOST_POWER: Spec = spec(
+    "gpu_host_power_watts",
+    GAUGE,
+    &["domain"],
+    "Average power of a host domain over the latest sample interval, in watts.",
+);
+pub const HOST_ERRORS: Spec = spec(
+    "gpu_carbon_exporter_host_sample_errors_total",
+    COUNTER,
+    &["domain", "kind"],
+    "Failed or rejected host-domain readings by kind.",
+);
+pub const COLLECTOR_UP: Spec = spec(
+    "gpu_carbon_exporter_collector_up",
+    GAUGE,
+    &["collector"],
+    "1 if an enabled collector started, 0 if it could not (the log says why).",
+);
+pub const LAST: Spec = spec(
+    "gpu_carbon_exporter_last_sample_timestamp_seconds",
+    GAUGE,
+    &[],
+    "Unix time of the latest sample.",
+);
+pub const DURATION: Spec = spec(
+    "gpu_carbon_exporter_sample_duration_seconds",
+    GAUGE,
+    &[],
+    "Time the latest sample took to read every device, in seconds.",
+);
+
+/// All of the above, for the collector's descriptors.
+pub const ALL: [&Spec; 20] = [
+    &INFO,
+    &UP,
+    &POWER,
+    &LIMIT,
+    &UTIL,
+    &ENERGY,
+    &IDLE,
+    &CO2E,
+    &RESETS,
+    &INTENSITY,
+    &PUE,
+    &BUILD,
+    &ERRORS,
+    &HOST_ENERGY,
+    &HOST_CO2E,
+    &HOST_POWER,
+    &HOST_ERRORS,
+    &COLLECTOR_UP,
+    &LAST,
+    &DURATION,
+];
