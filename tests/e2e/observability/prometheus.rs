@@ -1,0 +1,179 @@
+//! A real Prometheus server, started for one test and killed when dropped.
+
+use std::fs;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::process::{temp_path, ChildGuard, TempDir};
+use super::{read, repo, yaml_files, PROMETHEUS_CONFIG, RULES_DIR, WAIT_LIMIT};
+use crate::support;
+
+pub struct Prometheus {
+    addr: SocketAddr,
+    log_file: PathBuf,
+    // Field order matters: the process is killed before its directory is removed.
+    child: ChildGuard,
+    _dir: TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus on a free port with the shipped config (target rewritten to `target`,
+    /// intervals shortened to 1 s) and the shipped rules, and waits until it is ready.
+    pub fn start(bin: &Path, target: SocketAddr) -> Prometheus {
+        let dir = TempDir(temp_path("prometheus"));
+        let rules_dir = dir.0.join("rules");
+        fs::create_dir_all(&rules_dir).expect("create temp dir");
+        for file in yaml_files(RULES_DIR) {
+            // Groups with their own (1 m) interval would first run up to a minute late.
+            let text = read(&file).replace("interval: 1m", "interval: 1s");
+            fs::write(rules_dir.join(file.file_name().expect("name")), text).expect("copy rules");
+        }
+        let config = rewrite(
+            &read(&repo(PROMETHEUS_CONFIG)),
+            &[
+                ("localhost:9402", &target.to_string()),
+                ("scrape_interval: 15s", "scrape_interval: 1s"),
+                ("evaluation_interval: 15s", "evaluation_interval: 1s"),
+                ("- rules/*.yml", &format!("- {}/*.yml", rules_dir.display())),
+            ],
+        );
+        let config_file = dir.0.join("prometheus.yml");
+        fs::write(&config_file, config).expect("write config");
+
+        let addr = free_port();
+        let log_file = dir.0.join("prometheus.log");
+        let log = fs::File::create(&log_file).expect("create log");
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", config_file.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.0.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn prometheus");
+        let mut prom = Prometheus {
+            addr,
+            log_file,
+            child: ChildGuard(child),
+            _dir: dir,
+        };
+        prom.wait_ready();
+        prom
+    }
+
+    /// Polls `/-/ready`, failing at once if Prometheus exits (a bad config, say).
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        loop {
+            if let Some(status) = self.child.0.try_wait().expect("try_wait") {
+                panic!("prometheus exited with {status}:\n{}", self.log());
+            }
+            if TcpStream::connect(self.addr).is_ok()
+                && support::request(self.addr, "GET", "/-/ready").status == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prometheus not ready after {WAIT_LIMIT:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
+    /// Polls `done` until it holds, failing the test after `WAIT_LIMIT`.
+    pub fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "gave up waiting {WAIT_LIMIT:?} for {what}; prometheus log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn api(&self, path: &str) -> Result<Value, String> {
+        let resp = support::request(self.addr, "GET", path);
+        let body: Value = serde_json::from_str(&resp.body)
+            .map_err(|e| format!("HTTP {}: not JSON ({e}): {}", resp.status, resp.body))?;
+        if resp.status != 200 || body["status"] != "success" {
+            return Err(format!("HTTP {}: {}", resp.status, body["error"]));
+        }
+        Ok(body["data"].clone())
+    }
+
+    /// An instant query; `Err` when it fails or returns no data.
+    pub fn try_query(&self, expr: &str) -> Result<Vec<Value>, String> {
+        let data = self.api(&format!("/api/v1/query?query={}", url_encode(expr)))?;
+        let result = match data["resultType"].as_str() {
+            Some("vector") | Some("matrix") => data["result"].as_array().cloned(),
+            Some("scalar") => Some(vec![data["result"].clone()]),
+            _ => None,
+        }
+        .unwrap_or_default();
+        if result.is_empty() {
+            return Err("no data".into());
+        }
+        Ok(result)
+    }
+
+    pub fn query(&self, expr: &str) -> Vec<Value> {
+        self.try_query(expr).unwrap_or_default()
+    }
+
+    /// Every rule of every group, with `group` added.
+    pub fn rules(&self) -> Vec<Value> {
+        let data = self.api("/api/v1/rules").expect("GET /api/v1/rules");
+        let mut out = Vec::new();
+        for group in data["groups"].as_array().into_iter().flatten() {
+            for rule in group["rules"].as_array().into_iter().flatten() {
+                let mut rule = rule.clone();
+                rule["group"] = group["name"].clone();
+                out.push(rule);
+            }
+        }
+        out
+    }
+}
+
+/// Replaces each `from` (which must occur) with `to`.
+fn rewrite(text: &str, edits: &[(&str, &str)]) -> String {
+    edits.iter().fold(text.to_string(), |acc, (from, to)| {
+        assert!(
+            acc.contains(from),
+            "{PROMETHEUS_CONFIG} no longer contains {from:?}"
+        );
+        acc.replace(from, to)
+    })
+}
+
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr")
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
