@@ -146,7 +146,15 @@ fn dashboard_queries_and_rules_work_against_real_prometheus() {
     let Some(prometheus_bin) = tool("prometheus") else {
         return;
     };
-    let exporter = support::Exporter::start(&["--demo", "--sample.interval=200ms"], &[]);
+    // RAPL from the sysfs fixture gives the host panels data too.
+    let sysfs = format!(
+        "--path.sysfs={}/tests/fixtures/sysfs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let exporter = support::Exporter::start(
+        &["--demo", "--sample.interval=200ms", "--collector.rapl", &sysfs],
+        &[],
+    );
     exporter.wait_ready();
     let prom = Prometheus::start(&prometheus_bin, exporter.addr);
 
