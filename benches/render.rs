@@ -36,7 +36,7 @@ fn exposition(gpus: u32) -> Exposition {
     }
     // Keep the sender alive for the benchmark's lifetime.
     std::mem::forget(publish);
-    Exposition::new(snapshots, true).expect("registry")
+    Exposition::new(snapshots, true, None).expect("registry")
 }
 
 fn render(c: &mut Criterion) {

@@ -121,6 +121,34 @@ pub struct Cli {
     )]
     pub estimate_idle_watts: Option<f64>,
 
+    /// File that keeps every device's energy, idle energy and CO2e totals across restarts
+    /// (and the energy drawn while the exporter was down). Off when not set.
+    #[arg(
+        long = "state.file",
+        env = "GPU_CARBON_EXPORTER_STATE_FILE",
+        value_name = "FILE"
+    )]
+    pub state_file: Option<PathBuf>,
+
+    /// How often the state file is written (and once more at shutdown); a kill -9 loses at
+    /// most this much accounting.
+    #[arg(
+        long = "state.flush-interval",
+        env = "GPU_CARBON_EXPORTER_STATE_FLUSH_INTERVAL",
+        default_value = "30s",
+        value_name = "DURATION"
+    )]
+    pub state_flush_interval: String,
+
+    /// How long a device that is gone stays exported with its saved totals.
+    #[arg(
+        long = "state.retention",
+        env = "GPU_CARBON_EXPORTER_STATE_RETENTION",
+        default_value = "30d",
+        value_name = "DURATION"
+    )]
+    pub state_retention: String,
+
     /// Number of simulated GPUs (with --demo).
     #[arg(
         long = "simulated.gpus",

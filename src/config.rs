@@ -83,6 +83,17 @@ pub struct CarbonConfig {
     pub pue: f64,
 }
 
+/// `--state.*`: the persistent ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateConfig {
+    /// `--state.file`.
+    pub path: PathBuf,
+    /// `--state.flush-interval`.
+    pub flush_interval: Duration,
+    /// `--state.retention`.
+    pub retention: Duration,
+}
+
 /// Everything `run` needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -96,6 +107,8 @@ pub struct Config {
     pub sample_interval: Duration,
     /// The collectors.
     pub sources: Sources,
+    /// The persistent ledger, if `--state.file` is set.
+    pub state: Option<StateConfig>,
     /// Carbon accounting settings.
     pub carbon: CarbonConfig,
     /// `--log.level`.
@@ -108,6 +121,7 @@ impl Config {
     /// Checks every flag.
     pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
         let sources = sources(&cli)?;
+        let state = state(&cli)?;
         Ok(Config {
             listen: cli
                 .listen_address
@@ -121,6 +135,7 @@ impl Config {
             },
             sample_interval: sample_interval(&cli.sample_interval)?,
             sources,
+            state,
             carbon: carbon(
                 cli.carbon_intensity,
                 cli.carbon_zone.as_deref(),
@@ -169,6 +184,31 @@ fn sources(cli: &Cli) -> Result<Sources, ConfigError> {
             model: power_model(cli.estimate_rated_watts, cli.estimate_idle_watts)?,
         },
     })
+}
+
+fn state(cli: &Cli) -> Result<Option<StateConfig>, ConfigError> {
+    let flush = duration::parse(&cli.state_flush_interval)
+        .map_err(|e| invalid("state.flush-interval", &cli.state_flush_interval, e))?;
+    if flush < Duration::from_secs(1) || flush > Duration::from_secs(3600) {
+        return Err(invalid(
+            "state.flush-interval",
+            &cli.state_flush_interval,
+            "must be between 1s and 1h",
+        ));
+    }
+    let retention = duration::parse(&cli.state_retention)
+        .map_err(|e| invalid("state.retention", &cli.state_retention, e))?;
+    let Some(path) = &cli.state_file else {
+        return Ok(None);
+    };
+    if path.as_os_str().is_empty() || path.file_name().is_none() {
+        return Err(invalid("state.file", path.display(), "must name a file"));
+    }
+    Ok(Some(StateConfig {
+        path: path.clone(),
+        flush_interval: flush,
+        retention,
+    }))
 }
 
 /// A model from `--estimate.rated-watts` and `--estimate.idle-watts`, if given.
@@ -349,7 +389,7 @@ mod tests {
 
     #[test]
     fn each_bad_value_names_its_flag() {
-        let cases: [(&[&str], &str); 12] = [
+        let cases: [(&[&str], &str); 14] = [
             (&["--carbon.zone=XX"], "carbon.zone"),
             (&["--carbon.intensity=-5"], "carbon.intensity"),
             (&["--carbon.intensity=NaN"], "carbon.intensity"),
@@ -360,6 +400,8 @@ mod tests {
             (&["--web.listen-address=nonsense"], "web.listen-address"),
             (&["--web.max-requests=0"], "web.max-requests"),
             (&["--no-collector.nvml"], "no-collector.nvml"),
+            (&["--state.flush-interval=10ms"], "state.flush-interval"),
+            (&["--state.retention=forever"], "state.retention"),
             (&["--estimate.rated-watts=0"], "estimate.rated-watts"),
             (
                 &["--estimate.rated-watts=300", "--estimate.idle-watts=400"],

@@ -1,10 +1,13 @@
 //! The text exposition served on the telemetry path: the exporter's own metrics plus the
 //! process metrics of the `prometheus` crate, in one registry, sorted and diffable.
 
+use std::sync::Arc;
+
 use prometheus::{Encoder, Registry, TextEncoder};
 
 use crate::collector::{BuildInfo, SnapshotCollector};
 use crate::sampler::Published;
+use crate::state::writer::StateHealth;
 
 /// `Content-Type` of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -15,13 +18,16 @@ pub struct Exposition {
 }
 
 impl Exposition {
-    /// A registry with the snapshot collector and, if `process` is set, the process collector.
-    pub fn new(snapshots: Published, process: bool) -> prometheus::Result<Exposition> {
+    /// A registry with the snapshot collector (and persistence status, if any) and, if
+    /// `process` is set, the process collector.
+    pub fn new(
+        snapshots: Published,
+        process: bool,
+        state: Option<Arc<StateHealth>>,
+    ) -> prometheus::Result<Exposition> {
         let registry = Registry::new();
-        registry.register(Box::new(SnapshotCollector::new(
-            snapshots,
-            BuildInfo::current(),
-        )?))?;
+        let own = SnapshotCollector::new(snapshots, BuildInfo::current(), state)?;
+        registry.register(Box::new(own))?;
         if process {
             registry.register(Box::new(
                 prometheus::process_collector::ProcessCollector::for_self(),

@@ -32,6 +32,7 @@ pub mod logging;
 pub mod sampler;
 pub mod shutdown;
 pub mod snapshot;
+pub mod state;
 pub mod units;
 
 use std::future::Future;
@@ -41,7 +42,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use backend::hwmon::HwmonBackend;
 use backend::nvml::{InitError, NvmlBackend, NvmlLibrary};
@@ -53,6 +54,9 @@ use config::{Config, NvidiaSource, Sources};
 use energy::EnergySource;
 use sampler::{Sampler, SamplerHandle};
 use snapshot::CollectorStatus;
+use state::store::Loaded;
+use state::writer::{StateHealth, StateWriter};
+use std::sync::atomic::Ordering;
 
 /// Why the exporter could not start.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +96,7 @@ pub struct Exporter {
     listeners: Vec<TcpListener>,
     app: Arc<http::App>,
     sampler: SamplerHandle,
+    writer: Option<StateWriter>,
 }
 
 impl Exporter {
@@ -99,10 +104,14 @@ impl Exporter {
     pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Exporter, StartError> {
         let sources = config.sources.clone();
         let backend_clock = Arc::clone(&clock);
-        let (backends, collectors) =
-            tokio::task::spawn_blocking(move || open_collectors(&sources, backend_clock))
-                .await
-                .map_err(|e| StartError::Internal(format!("collector start-up panicked: {e}")))??;
+        let state_path = config.state.as_ref().map(|s| s.path.clone());
+        let now_secs = clock.now().unix as u64;
+        let ((backends, collectors), loaded) = tokio::task::spawn_blocking(move || {
+            let opened = open_collectors(&sources, backend_clock)?;
+            Ok::<_, StartError>((opened, state_path.map(|p| state::store::load(&p, now_secs))))
+        })
+        .await
+        .map_err(|e| StartError::Internal(format!("collector start-up panicked: {e}")))??;
 
         let carbon = &config.carbon;
         let intensity = carbon.intensity.0.clone();
@@ -117,6 +126,17 @@ impl Exporter {
             settings,
             collectors.clone(),
         );
+        let mut sampler = sampler;
+        let health = config
+            .state
+            .as_ref()
+            .map(|_| Arc::new(StateHealth::default()));
+        let persist = match (&config.state, &health, loaded) {
+            (Some(cfg), Some(h), Some(loaded)) => {
+                restore(&mut sampler, cfg, h, loaded, clock.now())
+            }
+            _ => false,
+        };
         log_inventory(&sampler, config);
         let setup = http::landing::Setup {
             backend: collectors
@@ -141,7 +161,8 @@ impl Exporter {
             pue: carbon.pue,
         };
         let (publish, snapshots) = watch::channel(None);
-        let exposition = exposition::Exposition::new(snapshots.clone(), true)
+        let writer_snapshots = snapshots.clone();
+        let exposition = exposition::Exposition::new(snapshots.clone(), true, health.clone())
             .map_err(|e| StartError::Internal(format!("metrics registry: {e}")))?;
         let app = Arc::new(http::App::new(
             exposition,
@@ -157,12 +178,22 @@ impl Exporter {
                 .map_err(|source| StartError::Bind { addr, source })?;
             listeners.push(listener);
         }
+        let writer = match (&config.state, health) {
+            (Some(cfg), Some(h)) if persist => Some(
+                state::writer::spawn(cfg.path.clone(), cfg.flush_interval, writer_snapshots, h)
+                    .map_err(|e| {
+                        StartError::Internal(format!("cannot start the state writer: {e}"))
+                    })?,
+            ),
+            _ => None,
+        };
         let sampler = sampler::spawn(sampler, clock, config.sample_interval, publish)
             .map_err(|e| StartError::Internal(format!("cannot start the sampler thread: {e}")))?;
         Ok(Exporter {
             listeners,
             app,
             sampler,
+            writer,
         })
     }
 
@@ -191,9 +222,16 @@ impl Exporter {
             info!(address = %addr, metrics = %url, "Listening on");
         }
         http::serve(self.listeners, self.app, shutdown).await;
-        let sampler = self.sampler;
-        // Joining waits for the current tick, which may block on NVML: keep it off the workers.
-        let _ = tokio::task::spawn_blocking(move || sampler.stop()).await;
+        let (sampler, writer) = (self.sampler, self.writer);
+        // Joining waits for the current tick, which may block on NVML, and the last state write:
+        // keep both off the workers. The writer stops after the sampler so the last tick is saved.
+        let _ = tokio::task::spawn_blocking(move || {
+            sampler.stop();
+            if let Some(w) = writer {
+                w.stop();
+            }
+        })
+        .await;
         info!("Stopped");
     }
 }
@@ -203,6 +241,34 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let exporter = Exporter::start(&config, Arc::new(SystemClock::new())).await?;
     exporter.serve(shutdown).await;
     Ok(())
+}
+
+/// Applies what loading the state file found; returns whether to keep saving it.
+fn restore(
+    sampler: &mut Sampler,
+    cfg: &config::StateConfig,
+    health: &StateHealth,
+    loaded: Loaded,
+    now: clock::Timestamp,
+) -> bool {
+    let path = cfg.path.display();
+    match loaded {
+        Loaded::Missing => info!(path = %path, "No state file yet; totals start from zero"),
+        Loaded::Restored(file) => {
+            let n = sampler.restore(&file, now, cfg.retention);
+            health.restored_devices.store(n as u64, Ordering::Relaxed);
+            info!(path = %path, devices = n, saved_at = file.written_at_unix, "Restored totals from the state file");
+        }
+        Loaded::SetAside { moved_to, reason } => {
+            health.set_aside.store(1, Ordering::Relaxed);
+            warn!(path = %path, moved_to = %moved_to.display(), reason = %reason, "State file set aside; totals start from zero");
+        }
+        Loaded::Unusable { reason } => {
+            error!(path = %path, reason = %reason, "State file unusable and could not be moved aside; NOT saving totals so it is not overwritten");
+            return false;
+        }
+    }
+    true
 }
 
 type Opened = (Vec<Box<dyn Backend>>, Vec<CollectorStatus>);

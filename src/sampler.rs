@@ -15,7 +15,10 @@ use crate::backend::{Backend, DeviceError, DeviceInfo, Reading};
 use crate::carbon::IntensityProvider;
 use crate::clock::{Clock, Timestamp};
 use crate::energy::{estimate, EnergySource, Factors, Ledger, Observation, PowerModel};
-use crate::snapshot::{CollectorStatus, DeviceSnapshot, ErrorCounts, ErrorKind, Snapshot};
+use crate::snapshot::{
+    CollectorStatus, CounterMark, DeviceSnapshot, ErrorCounts, ErrorKind, Snapshot,
+};
+use crate::state::StateFile;
 use crate::units::Watts;
 
 /// The latest snapshot, `None` until the first tick.
@@ -66,6 +69,8 @@ struct DeviceState {
     power: Option<Watts>,
     power_limit: Option<Watts>,
     utilization: Option<f64>,
+    counter: Option<CounterMark>,
+    last_seen_unix: f64,
 }
 
 /// One backend and the state of its devices.
@@ -80,6 +85,9 @@ pub struct Sampler {
     intensity: Box<dyn IntensityProvider>,
     pue: f64,
     collectors: Vec<CollectorStatus>,
+    /// Devices from the state file that are gone, exported until their retention ends.
+    retained: Vec<DeviceSnapshot>,
+    retention: Duration,
 }
 
 impl Sampler {
@@ -106,7 +114,51 @@ impl Sampler {
             intensity,
             pue: settings.pue,
             collectors,
+            retained: Vec::new(),
+            retention: Duration::ZERO,
         }
+    }
+
+    /// Continues from a saved state at time `now`: live devices resume their totals (and their
+    /// counters, so the first reading also counts the downtime); saved devices that are gone
+    /// stay exported, not up, until `retention` after they were last seen. Returns how many
+    /// devices were restored.
+    pub fn restore(&mut self, saved: &StateFile, now: Timestamp, retention: Duration) -> usize {
+        self.retention = retention;
+        let mut restored = 0;
+        let mut live = Vec::new();
+        for source in &mut self.sources {
+            for (info, state) in source.backend.devices().iter().zip(&mut source.states) {
+                live.push(info.uuid.clone());
+                let Some(d) = saved.device(&info.uuid) else {
+                    continue;
+                };
+                let age = |at_unix: f64| Duration::from_secs_f64((now.unix - at_unix).max(0.0));
+                let counter = d.counter.map(|c| (c.uj, age(c.at_unix)));
+                state.ledger.resume(d.totals(), counter, now.mono);
+                state.last_seen_unix = d.last_seen_unix;
+                restored += 1;
+            }
+        }
+        self.retained = saved
+            .devices
+            .iter()
+            .filter(|d| !live.contains(&d.uuid))
+            .map(|d| d.retained_snapshot())
+            .collect();
+        self.expire(now.unix);
+        restored + self.retained.len()
+    }
+
+    fn expire(&mut self, unix: f64) {
+        let retention = self.retention.as_secs_f64();
+        self.retained.retain(|d| {
+            let keep = unix - d.last_seen_unix <= retention;
+            if !keep {
+                info!(uuid = %d.info.uuid, "Retention over: no longer exporting a device that is gone");
+            }
+            keep
+        });
     }
 
     /// Every device with its backend's name and its energy source, for the start-up inventory.
@@ -137,12 +189,14 @@ impl Sampler {
                 }
             }
         }
+        self.expire(now.unix);
+        let live = self.sources.iter().flat_map(Source::snapshot);
         Snapshot {
             taken_at_unix: now.unix,
             sample_duration: Duration::ZERO,
             intensity,
             pue: self.pue,
-            devices: self.sources.iter().flat_map(Source::snapshot).collect(),
+            devices: live.chain(self.retained.iter().cloned()).collect(),
             collectors: self.collectors.clone(),
         }
     }
@@ -172,6 +226,8 @@ impl Source {
                 utilization: s.utilization,
                 totals: s.ledger.totals(),
                 errors: s.errors,
+                counter: s.counter,
+                last_seen_unix: s.last_seen_unix,
             })
     }
 }
@@ -185,6 +241,8 @@ impl DeviceState {
             power: None,
             power_limit: None,
             utilization: None,
+            counter: None,
+            last_seen_unix: 0.0,
         }
     }
 
@@ -222,6 +280,13 @@ impl DeviceState {
             );
         }
         self.up = failed == 0;
+        self.last_seen_unix = now.unix;
+        if let Some(uj) = reading.energy_uj {
+            self.counter = Some(CounterMark {
+                uj,
+                at_unix: now.unix,
+            });
+        }
         self.power = outcome.power;
         self.power_limit = reading.power_limit;
         self.utilization = reading.utilization;

@@ -60,6 +60,19 @@ pub struct DeviceSnapshot {
     pub totals: Totals,
     /// Failed or rejected readings so far, by kind.
     pub errors: ErrorCounts,
+    /// The last raw energy counter reading, kept in the state file to count downtime energy.
+    pub counter: Option<CounterMark>,
+    /// Last time the device was read successfully, Unix seconds.
+    pub last_seen_unix: f64,
+}
+
+/// A raw counter value and when it was read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CounterMark {
+    /// Counter value, µJ.
+    pub uj: u64,
+    /// When it was read, Unix seconds.
+    pub at_unix: f64,
 }
 
 /// Kinds of failed or rejected readings (the `kind` label of the sample-error counter).

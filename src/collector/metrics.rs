@@ -128,8 +128,37 @@ pub const DURATION: Spec = spec(
     "Time the latest sample took to read every device, in seconds.",
 );
 
+pub const STATE_PERSISTING: Spec = spec("gpu_carbon_exporter_state_persisting", GAUGE, &[],
+    "1 if totals are being saved to --state.file, 0 if persistence had to be turned off (the log says why).");
+pub const STATE_WRITES: Spec = spec(
+    "gpu_carbon_exporter_state_writes_total",
+    COUNTER,
+    &[],
+    "Successful writes of the state file.",
+);
+pub const STATE_WRITE_FAILURES: Spec = spec("gpu_carbon_exporter_state_write_failures_total", COUNTER, &[],
+    "Failed writes of the state file (disk full, read-only directory); the exporter keeps serving and retries.");
+pub const STATE_LAST_WRITE: Spec = spec(
+    "gpu_carbon_exporter_state_last_write_timestamp_seconds",
+    GAUGE,
+    &[],
+    "Unix time of the last successful write of the state file (0 if none yet).",
+);
+pub const STATE_RESTORED: Spec = spec(
+    "gpu_carbon_exporter_state_restored_devices",
+    GAUGE,
+    &[],
+    "Devices whose totals were restored from the state file at start.",
+);
+pub const STATE_SET_ASIDE: Spec = spec(
+    "gpu_carbon_exporter_state_set_aside_total",
+    COUNTER,
+    &[],
+    "State files found corrupt or unreadable at start and renamed to <file>.corrupt-<time>.",
+);
+
 /// All of the above, for the collector's descriptors.
-pub const ALL: [&Spec; 20] = [
+pub const ALL: [&Spec; 26] = [
     &INFO,
     &UP,
     &POWER,
@@ -150,4 +179,10 @@ pub const ALL: [&Spec; 20] = [
     &COLLECTOR_UP,
     &LAST,
     &DURATION,
+    &STATE_PERSISTING,
+    &STATE_WRITES,
+    &STATE_WRITE_FAILURES,
+    &STATE_LAST_WRITE,
+    &STATE_RESTORED,
+    &STATE_SET_ASIDE,
 ];

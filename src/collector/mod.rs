@@ -5,6 +5,8 @@
 pub mod metrics;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
@@ -13,6 +15,7 @@ use crate::backend::DeviceKind;
 use crate::energy::EnergySource;
 use crate::sampler::Published;
 use crate::snapshot::{DeviceSnapshot, ErrorKind, Snapshot};
+use crate::state::writer::StateHealth;
 use metrics::*;
 
 /// Version and source revision of this build, for `gpu_carbon_exporter_build_info`.
@@ -40,12 +43,18 @@ impl BuildInfo {
 pub struct SnapshotCollector {
     snapshots: Published,
     build: BuildInfo,
+    state: Option<Arc<StateHealth>>,
     descs: Vec<Desc>,
 }
 
 impl SnapshotCollector {
-    /// A collector reading the latest snapshot from `snapshots`.
-    pub fn new(snapshots: Published, build: BuildInfo) -> prometheus::Result<SnapshotCollector> {
+    /// A collector reading the latest snapshot from `snapshots`, and the persistence status
+    /// from `state` when `--state.file` is set.
+    pub fn new(
+        snapshots: Published,
+        build: BuildInfo,
+        state: Option<Arc<StateHealth>>,
+    ) -> prometheus::Result<SnapshotCollector> {
         let descs = ALL
             .iter()
             .map(|s| {
@@ -56,6 +65,7 @@ impl SnapshotCollector {
         Ok(SnapshotCollector {
             snapshots,
             build,
+            state,
             descs,
         })
     }
@@ -72,6 +82,9 @@ impl Collector for SnapshotCollector {
         out.add(&BUILD, &[&self.build.revision, &self.build.version], 1.0);
         if let Some(s) = snapshot {
             render(&s, &mut out);
+        }
+        if let Some(h) = &self.state {
+            render_state(h, &mut out);
         }
         out.0.into_values().collect()
     }
@@ -134,6 +147,20 @@ fn render(s: &Snapshot, out: &mut Families) {
     for host in s.of_kind(DeviceKind::HostDomain) {
         render_host(host, out);
     }
+}
+
+fn render_state(h: &StateHealth, out: &mut Families) {
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+    out.add(
+        &STATE_PERSISTING,
+        &[],
+        if h.persisting() { 1.0 } else { 0.0 },
+    );
+    out.add(&STATE_WRITES, &[], load(&h.writes));
+    out.add(&STATE_WRITE_FAILURES, &[], load(&h.write_failures));
+    out.add(&STATE_LAST_WRITE, &[], h.last_success_unix());
+    out.add(&STATE_RESTORED, &[], load(&h.restored_devices));
+    out.add(&STATE_SET_ASIDE, &[], load(&h.set_aside));
 }
 
 fn render_host(h: &DeviceSnapshot, out: &mut Families) {

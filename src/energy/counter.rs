@@ -33,26 +33,38 @@ pub enum CounterStep {
 #[derive(Debug, Clone, Default)]
 pub struct CounterTracker {
     last: Option<(Duration, u64)>,
+    /// Time before `last`'s timestamp that the reading really dates from (a reading restored
+    /// from the state file was taken before this process started).
+    carry: Duration,
 }
 
 impl CounterTracker {
+    /// Continues from a reading `uj` taken `age` before monotonic time `at`.
+    pub fn resume(&mut self, at: Duration, uj: u64, age: Duration) {
+        self.last = Some((at, uj));
+        self.carry = age;
+    }
+
     /// Takes the counter value `uj` read at monotonic time `at`. `wraps_at` is the counter's
     /// range for counters that wrap around (RAPL), `None` for counters that reset.
     pub fn step(&mut self, at: Duration, uj: u64, wraps_at: Option<u64>) -> CounterStep {
-        let step = match (self.last, wraps_at) {
-            (None, _) => CounterStep::Baseline,
-            (Some((t0, last)), _) if uj >= last => CounterStep::Delta {
-                uj: uj - last,
-                over: at.saturating_sub(t0),
-            },
-            (Some((t0, last)), Some(range)) => CounterStep::Delta {
-                uj: range.saturating_sub(last).saturating_add(uj),
-                over: at.saturating_sub(t0),
-            },
-            (Some((t0, _)), None) => CounterStep::Reset {
-                uj,
-                over: at.saturating_sub(t0),
-            },
+        let carry = std::mem::take(&mut self.carry);
+        let step = match self.last {
+            None => CounterStep::Baseline,
+            Some((t0, last)) => {
+                let over = at.saturating_sub(t0) + carry;
+                match wraps_at {
+                    _ if uj >= last => CounterStep::Delta {
+                        uj: uj - last,
+                        over,
+                    },
+                    Some(range) => CounterStep::Delta {
+                        uj: range.saturating_sub(last).saturating_add(uj),
+                        over,
+                    },
+                    None => CounterStep::Reset { uj, over },
+                }
+            }
         };
         self.last = Some((at, uj));
         step
@@ -79,6 +91,29 @@ mod tests {
         assert_eq!(c.step(s(5), 2_000, None), delta(800, 2));
         assert_eq!(c.step(s(6), u64::MAX, None), delta(u64::MAX - 2_000, 1));
         assert_eq!(c.step(s(7), 0, None), reset(0, 1));
+    }
+
+    /// A reading restored from the state file dates from before this process: the first step
+    /// covers the downtime too.
+    #[test]
+    fn resume_counts_the_time_before_start() {
+        let mut c = CounterTracker::default();
+        c.resume(s(0), 1_000, s(0));
+        c.resume(s(10), 1_000, s(3_600));
+        assert_eq!(
+            c.step(s(11), 9_000, None),
+            CounterStep::Delta {
+                uj: 8_000,
+                over: s(3_601)
+            }
+        );
+        assert_eq!(
+            c.step(s(12), 10_000, None),
+            CounterStep::Delta {
+                uj: 1_000,
+                over: s(1)
+            }
+        );
     }
 
     /// RAPL: `energy_uj` runs from 0 to `max_energy_range_uj` and starts again.

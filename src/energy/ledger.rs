@@ -86,6 +86,15 @@ impl Ledger {
         }
     }
 
+    /// Continues from saved `totals`, and, for a counter source, from a counter reading `uj`
+    /// taken `age` before monotonic time `at` (so the first step covers the downtime).
+    pub fn resume(&mut self, totals: Totals, counter: Option<(u64, Duration)>, at: Duration) {
+        self.totals = totals;
+        if let (EnergySource::Counter { .. }, Some((uj, age))) = (self.source, counter) {
+            self.counter.resume(at, uj, age);
+        }
+    }
+
     /// Where this ledger's energy comes from.
     pub fn source(&self) -> EnergySource {
         self.source

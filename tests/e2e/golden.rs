@@ -38,7 +38,7 @@ fn render_simulated() -> String {
         publish.send_replace(Some(Arc::new(sampler.tick(clock.now()))));
         clock.advance(Duration::from_secs(1));
     }
-    let text = Exposition::new(snapshots, false)
+    let text = Exposition::new(snapshots, false, None)
         .expect("registry")
         .render()
         .expect("render");

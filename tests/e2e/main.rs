@@ -7,5 +7,6 @@ mod golden;
 mod http;
 mod nvml;
 mod observability;
+mod state;
 mod support;
 mod sysfs;

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::energy::PowerModel;
+use crate::units::Grams;
 use crate::units::JOULES_PER_KWH;
 
 const GAP: Duration = Duration::from_secs(5);
@@ -200,6 +201,34 @@ fn estimated_energy_follows_the_model() {
         assert_eq!(out.power, Some(Watts(130.0)));
     }
     assert!(close(l.totals().energy.0, 1_300.0));
+}
+
+#[test]
+fn resumed_totals_continue_and_count_the_downtime() {
+    let mut l = Ledger::new(COUNTER, GAP);
+    let saved = Totals {
+        energy: Joules(1_000.0),
+        idle_energy: Joules(100.0),
+        co2e: Grams(5.0),
+        counter_resets: 2,
+    };
+    // The saved counter read 50 J one hour before this process's first tick at t = 0.
+    l.resume(
+        saved,
+        Some((50_000_000, Duration::from_secs(3_600))),
+        at(0.0),
+    );
+    // 300 W for that hour + 1 s: the first reading covers all of it.
+    let out = l.observe(&obs(1.0, 300.0, Some(50_000 + 300_000 * 3_601), 0.5), F);
+    assert_eq!(out.energy, Joules(300.0 * 3_601.0));
+    assert!(
+        !out.implausible_energy,
+        "the downtime is part of the interval"
+    );
+    let t = l.totals();
+    assert_eq!(t.energy, Joules(1_000.0 + 300.0 * 3_601.0));
+    assert_eq!(t.idle_energy, Joules(100.0));
+    assert_eq!(t.counter_resets, 2);
 }
 
 #[test]

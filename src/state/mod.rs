@@ -1,0 +1,282 @@
+//! The persistent ledger: every device's totals, written to `--state.file` so that energy, idle
+//! energy and CO2e continue across exporter restarts, upgrades and driver reloads.
+//!
+//! - this module: the file's content ([`StateFile`]) and its (de)serialisation — pure;
+//! - [`store`]: loading at start (a corrupt or unreadable file is moved aside, never silently
+//!   dropped) and atomic writes (temp file, fsync, rename, fsync of the directory);
+//! - [`writer`]: the background thread that flushes every `--state.flush-interval` and at
+//!   shutdown.
+//!
+//! Besides the totals, the file keeps each hardware counter's last raw value and when it was
+//! read. On restart the first counter reading is compared with it, so the energy a GPU drew
+//! while the exporter was down is counted too (exactly, unless the driver was reloaded in the
+//! meantime; then the energy since the reload is counted). Energy of integrated or estimated
+//! devices during the downtime is unknown and not counted.
+
+pub mod store;
+pub mod writer;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Capabilities, DeviceInfo, DeviceKind};
+use crate::energy::{EnergySource, Totals};
+use crate::snapshot::{CounterMark, DeviceSnapshot, Snapshot};
+use crate::units::{Grams, Joules};
+
+/// Version of the file format; a file of another version is set aside like a corrupt one.
+pub const VERSION: u32 = 1;
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateFile {
+    /// Format version ([`VERSION`]).
+    pub version: u32,
+    /// When the file was written, Unix seconds.
+    pub written_at_unix: f64,
+    /// One entry per device, live or retained.
+    pub devices: Vec<DeviceState>,
+}
+
+/// One device's saved totals and identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceState {
+    /// The device's UUID (the key).
+    pub uuid: String,
+    /// `gpu` or `host`.
+    pub kind: SavedKind,
+    /// Index at the time.
+    pub index: u32,
+    /// Product name, or the host domain.
+    pub name: String,
+    /// What the device could report.
+    pub caps: SavedCaps,
+    /// `energy_source` label at the time.
+    pub energy_source: String,
+    /// Total energy, joules.
+    pub energy_j: f64,
+    /// Idle part of it, joules.
+    pub idle_energy_j: f64,
+    /// Emissions, grams CO2e.
+    pub co2e_g: f64,
+    /// Hardware counter restarts seen.
+    pub hardware_resets: u64,
+    /// Last raw counter value (µJ) and when it was read, for counting the downtime.
+    pub counter: Option<SavedCounter>,
+    /// Last time the device was read successfully, Unix seconds.
+    pub last_seen_unix: f64,
+}
+
+/// [`DeviceKind`] as saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SavedKind {
+    /// A GPU.
+    Gpu,
+    /// A host energy domain.
+    Host,
+}
+
+/// [`Capabilities`] as saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedCaps {
+    /// Energy counter.
+    pub energy_counter: bool,
+    /// Power reading.
+    pub power: bool,
+    /// Utilization reading.
+    pub utilization: bool,
+    /// Power limit.
+    pub power_limit: bool,
+}
+
+/// A raw counter reading.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedCounter {
+    /// Counter value, µJ.
+    pub uj: u64,
+    /// When it was read, Unix seconds.
+    pub at_unix: f64,
+    /// Wrap-around range (RAPL), µJ.
+    pub wraps_at_uj: Option<u64>,
+}
+
+/// Why a state file's content was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Not JSON of the expected shape.
+    #[error("line {line}, column {column}: {message}")]
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Another format version.
+    #[error("format version {0} is not {VERSION}")]
+    Version(u32),
+    /// Values that can't be totals.
+    #[error("device {uuid}: {what} is negative or not finite")]
+    Value {
+        /// The device.
+        uuid: String,
+        /// The field.
+        what: &'static str,
+    },
+}
+
+impl StateFile {
+    /// Parses and checks a state file's text.
+    pub fn parse(text: &str) -> Result<StateFile, ParseError> {
+        let file: StateFile = serde_json::from_str(text).map_err(|e| ParseError::Syntax {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+        if file.version != VERSION {
+            return Err(ParseError::Version(file.version));
+        }
+        for d in &file.devices {
+            for (what, v) in [
+                ("energy_j", d.energy_j),
+                ("idle_energy_j", d.idle_energy_j),
+                ("co2e_g", d.co2e_g),
+            ] {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(ParseError::Value {
+                        uuid: d.uuid.clone(),
+                        what,
+                    });
+                }
+            }
+        }
+        Ok(file)
+    }
+
+    /// The file's text.
+    pub fn to_json(&self) -> String {
+        // Plain data of strings and numbers: serialising it can't fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The state to save after `snapshot`.
+    pub fn from_snapshot(snapshot: &Snapshot) -> StateFile {
+        StateFile {
+            version: VERSION,
+            written_at_unix: snapshot.taken_at_unix,
+            devices: snapshot
+                .devices
+                .iter()
+                .map(DeviceState::from_snapshot)
+                .collect(),
+        }
+    }
+
+    /// The saved device with `uuid`.
+    pub fn device(&self, uuid: &str) -> Option<&DeviceState> {
+        self.devices.iter().find(|d| d.uuid == uuid)
+    }
+}
+
+impl DeviceState {
+    fn from_snapshot(d: &DeviceSnapshot) -> DeviceState {
+        let c = d.info.caps;
+        DeviceState {
+            uuid: d.info.uuid.clone(),
+            kind: match d.info.kind {
+                DeviceKind::Gpu => SavedKind::Gpu,
+                DeviceKind::HostDomain => SavedKind::Host,
+            },
+            index: d.info.index,
+            name: d.info.name.clone(),
+            caps: SavedCaps {
+                energy_counter: c.energy_counter,
+                power: c.power,
+                utilization: c.utilization,
+                power_limit: c.power_limit,
+            },
+            energy_source: d.energy_source.as_str().to_string(),
+            energy_j: d.totals.energy.0,
+            idle_energy_j: d.totals.idle_energy.0,
+            co2e_g: d.totals.co2e.0,
+            hardware_resets: d.totals.counter_resets,
+            counter: d.counter.map(|m| SavedCounter {
+                uj: m.uj,
+                at_unix: m.at_unix,
+                wraps_at_uj: d.info.wraps_at_uj,
+            }),
+            last_seen_unix: d.last_seen_unix,
+        }
+    }
+
+    /// The saved totals.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            energy: Joules(self.energy_j),
+            idle_energy: Joules(self.idle_energy_j),
+            co2e: Grams(self.co2e_g),
+            counter_resets: self.hardware_resets,
+        }
+    }
+
+    /// A snapshot entry for a device that is gone but still within retention: not up, no live
+    /// readings, its saved totals.
+    pub fn retained_snapshot(&self) -> DeviceSnapshot {
+        let caps = Capabilities {
+            energy_counter: self.caps.energy_counter,
+            power: self.caps.power,
+            utilization: self.caps.utilization,
+            power_limit: self.caps.power_limit,
+        };
+        let info = DeviceInfo {
+            kind: match self.kind {
+                SavedKind::Gpu => DeviceKind::Gpu,
+                SavedKind::Host => DeviceKind::HostDomain,
+            },
+            index: self.index,
+            uuid: self.uuid.clone(),
+            name: self.name.clone(),
+            caps,
+            wraps_at_uj: self.counter.and_then(|c| c.wraps_at_uj),
+        };
+        DeviceSnapshot {
+            info,
+            energy_source: saved_source(&self.energy_source, self.counter),
+            up: false,
+            power: None,
+            power_limit: None,
+            utilization: None,
+            totals: self.totals(),
+            errors: Default::default(),
+            counter: self.counter.map(|c| CounterMark {
+                uj: c.uj,
+                at_unix: c.at_unix,
+            }),
+            last_seen_unix: self.last_seen_unix,
+        }
+    }
+}
+
+/// The energy source a retained device is labelled with (no power model is needed: it is not
+/// sampled any more).
+fn saved_source(label: &str, counter: Option<SavedCounter>) -> EnergySource {
+    match label {
+        "counter" => EnergySource::Counter {
+            wraps_at_uj: counter.and_then(|c| c.wraps_at_uj),
+        },
+        "integrated" => EnergySource::Integrated,
+        "estimated" => EnergySource::Estimated(crate::energy::PowerModel {
+            idle: crate::units::Watts(0.0),
+            rated: crate::units::Watts(0.0),
+        }),
+        _ => EnergySource::Unavailable,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,64 @@
+//! The state file's format: round trip, and refusal of files that can't be totals.
+
+use super::*;
+
+fn device() -> DeviceState {
+    DeviceState {
+        uuid: "GPU-1".into(),
+        kind: SavedKind::Gpu,
+        index: 0,
+        name: "NVIDIA H100 80GB HBM3".into(),
+        caps: SavedCaps {
+            energy_counter: true,
+            power: true,
+            utilization: true,
+            power_limit: true,
+        },
+        energy_source: "counter".into(),
+        energy_j: 3.6e6,
+        idle_energy_j: 1.0e5,
+        co2e_g: 480.0,
+        hardware_resets: 1,
+        counter: Some(SavedCounter {
+            uj: 123,
+            at_unix: 1_800_000_000.5,
+            wraps_at_uj: None,
+        }),
+        last_seen_unix: 1_800_000_000.5,
+    }
+}
+
+#[test]
+fn round_trip() {
+    let file = StateFile {
+        version: VERSION,
+        written_at_unix: 1_800_000_001.0,
+        devices: vec![device()],
+    };
+    assert_eq!(StateFile::parse(&file.to_json()).expect("parse"), file);
+    let retained = file.devices[0].retained_snapshot();
+    assert!(!retained.up);
+    assert_eq!(retained.totals.energy.kwh(), 1.0);
+    assert_eq!(retained.energy_source.as_str(), "counter");
+}
+
+#[test]
+fn refusals_say_where_and_why() {
+    let err =
+        StateFile::parse("{\n  \"version\": 1,\n  \"oops\": 2\n}").expect_err("unknown field");
+    assert!(err.to_string().starts_with("line 3"), "{err}");
+    let err = StateFile::parse(r#"{"version": 9, "written_at_unix": 0, "devices": []}"#)
+        .expect_err("version");
+    assert!(err.to_string().contains("version 9"), "{err}");
+    let mut d = device();
+    d.energy_j = -1.0;
+    let text = StateFile {
+        version: VERSION,
+        written_at_unix: 0.0,
+        devices: vec![d],
+    }
+    .to_json();
+    let err = StateFile::parse(&text).expect_err("negative");
+    assert!(err.to_string().contains("energy_j"), "{err}");
+    assert!(StateFile::parse("").is_err());
+}
