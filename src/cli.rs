@@ -44,6 +44,16 @@ pub struct Cli {
     )]
     pub max_requests: usize,
 
+    /// Maximum number of open HTTP connections; further clients wait in the listen backlog.
+    /// Bounds memory whatever clients do.
+    #[arg(
+        long = "web.max-connections",
+        env = "GPU_CARBON_EXPORTER_WEB_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_name = "N"
+    )]
+    pub max_connections: usize,
+
     /// How often every GPU is read, in Prometheus duration syntax (200ms, 1s, 1m).
     #[arg(
         long = "sample.interval",

@@ -103,6 +103,8 @@ pub struct Config {
     pub telemetry_path: String,
     /// Cap on concurrent requests.
     pub max_requests: usize,
+    /// Cap on open connections.
+    pub max_connections: usize,
     /// Sampling period.
     pub sample_interval: Duration,
     /// The collectors.
@@ -129,6 +131,10 @@ impl Config {
                 .map(|a| listen_address(a))
                 .collect::<Result<_, _>>()?,
             telemetry_path: telemetry_path(cli.telemetry_path)?,
+            max_connections: match cli.max_connections {
+                0 => return Err(invalid("web.max-connections", 0, "must be at least 1")),
+                n => n,
+            },
             max_requests: match cli.max_requests {
                 0 => return Err(invalid("web.max-requests", 0, "must be at least 1")),
                 n => n,

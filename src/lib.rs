@@ -97,6 +97,7 @@ pub struct Exporter {
     app: Arc<http::App>,
     sampler: SamplerHandle,
     writer: Option<StateWriter>,
+    max_connections: usize,
 }
 
 impl Exporter {
@@ -194,6 +195,7 @@ impl Exporter {
             app,
             sampler,
             writer,
+            max_connections: config.max_connections,
         })
     }
 
@@ -221,7 +223,7 @@ impl Exporter {
             let url = format!("http://{host}:{}{}", addr.port(), self.app.telemetry_path());
             info!(address = %addr, metrics = %url, "Listening on");
         }
-        http::serve(self.listeners, self.app, shutdown).await;
+        http::serve(self.listeners, self.app, self.max_connections, shutdown).await;
         let (sampler, writer) = (self.sampler, self.writer);
         // Joining waits for the current tick, which may block on NVML, and the last state write:
         // keep both off the workers. The writer stops after the sampler so the last tick is saved.

@@ -99,3 +99,59 @@ async fn in_process_serve_and_graceful_shutdown() {
         "listener closed after shutdown"
     );
 }
+
+/// With `--web.max-connections=2`, two idle clients hold both slots: a third is not served
+/// until one of them goes away — open connections (and so memory) stay bounded.
+#[test]
+fn open_connections_are_capped() {
+    use std::io::{Read, Write};
+    let e = Exporter::start(&["--demo", "--web.max-connections=2"], &[]);
+    e.wait_ready(); // its connections are closed by now
+    let hold1 = std::net::TcpStream::connect(e.addr).expect("connect 1");
+    let hold2 = std::net::TcpStream::connect(e.addr).expect("connect 2");
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = std::net::TcpStream::connect(e.addr).expect("connect 3 (backlog)");
+    third
+        .set_read_timeout(Some(Duration::from_millis(800)))
+        .expect("timeout");
+    third
+        .write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut buf = [0u8; 64];
+    assert!(
+        third.read(&mut buf).is_err(),
+        "served beyond the connection cap"
+    );
+    drop(hold1);
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let n = third.read(&mut buf).expect("served once a slot is free");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    drop(hold2);
+}
+
+/// A client that starts a request and never finishes its headers is cut off after the
+/// header-read timeout (10 s), so slow clients can't pin connections.
+#[test]
+fn slow_headers_are_cut_off() {
+    use std::io::{Read, Write};
+    let e = Exporter::start(&["--demo"], &[]);
+    let mut slow = std::net::TcpStream::connect(e.addr).expect("connect");
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .expect("partial headers");
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    let closed = match slow.read(&mut buf) {
+        Ok(0) | Err(_) => true,
+        Ok(n) => String::from_utf8_lossy(&buf[..n]).contains("408"),
+    };
+    let waited = started.elapsed();
+    assert!(closed, "connection still open");
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(19),
+        "closed after {waited:?}"
+    );
+}
