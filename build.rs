@@ -1,8 +1,17 @@
-//! Records the git revision for `gpu_carbon_exporter_build_info{revision}`.
+//! Records the git revision for `gpu_carbon_exporter_build_info{revision}`: from the
+//! `GPU_CARBON_EXPORTER_REVISION` environment variable if set, else from `git rev-parse`.
 
 use std::process::Command;
 
 fn main() {
+    // A build without .git (e.g. a container build) can pass the revision in.
+    println!("cargo:rerun-if-env-changed=GPU_CARBON_EXPORTER_REVISION");
+    if let Ok(rev) = std::env::var("GPU_CARBON_EXPORTER_REVISION") {
+        if !rev.trim().is_empty() {
+            println!("cargo:rustc-env=GPU_CARBON_EXPORTER_REVISION={}", rev.trim());
+            return;
+        }
+    }
     let revision = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()

@@ -3,6 +3,7 @@
 //! One test binary (as ripgrep does) so the whole suite links once.
 
 mod cli;
+mod deploy;
 mod golden;
 mod http;
 mod nvml;

@@ -152,7 +152,12 @@ fn dashboard_queries_and_rules_work_against_real_prometheus() {
         env!("CARGO_MANIFEST_DIR")
     );
     let exporter = support::Exporter::start(
-        &["--demo", "--sample.interval=200ms", "--collector.rapl", &sysfs],
+        &[
+            "--demo",
+            "--sample.interval=200ms",
+            "--collector.rapl",
+            &sysfs,
+        ],
         &[],
     );
     exporter.wait_ready();
