@@ -8,7 +8,10 @@ fn main() {
     println!("cargo:rerun-if-env-changed=GPU_CARBON_EXPORTER_REVISION");
     if let Ok(rev) = std::env::var("GPU_CARBON_EXPORTER_REVISION") {
         if !rev.trim().is_empty() {
-            println!("cargo:rustc-env=GPU_CARBON_EXPORTER_REVISION={}", rev.trim());
+            println!(
+                "cargo:rustc-env=GPU_CARBON_EXPORTER_REVISION={}",
+                rev.trim()
+            );
             return;
         }
     }
