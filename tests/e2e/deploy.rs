@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support;
+use crate::support::{self, read_path, repo, tool, yaml_files};
 
 const UNIT: &str = "deploy/systemd/gpu-carbon-exporter.service";
 const UNIT_ENV: &str = "deploy/systemd/gpu-carbon-exporter.env";
@@ -357,7 +357,7 @@ fn kubernetes_objects_are_least_privileged_and_wired_together() {
     }
 
     // The rule object carries exactly the groups of the rule files.
-    let expected: Vec<Value> = yaml_dir_files(RULES_DIR)
+    let expected: Vec<Value> = yaml_files(RULES_DIR)
         .iter()
         .flat_map(|f| {
             yaml_file(&py, f)["groups"]
@@ -394,7 +394,7 @@ fn committed_prometheusrule_is_what_the_generator_writes() {
 #[test]
 fn generator_check_reports_a_changed_rule_file() {
     let Some(py) = python_yaml() else { return };
-    let files = yaml_dir_files(RULES_DIR);
+    let files = yaml_files(RULES_DIR);
     let first = support::temp_file(
         &file_name(&files[0]),
         &format!(
@@ -678,7 +678,7 @@ impl Stack<'_> {
         let Some(provisioning) = self.mount_source("grafana", "/etc/grafana/provisioning") else {
             return vec!["grafana does not mount a provisioning folder".into()];
         };
-        for file in yaml_dir_files(&provisioning.join("datasources").to_string_lossy()) {
+        for file in yaml_files(&provisioning.join("datasources").to_string_lossy()) {
             for ds in yaml_file(py, &file)["datasources"]
                 .as_array()
                 .into_iter()
@@ -693,7 +693,7 @@ impl Stack<'_> {
                 }
             }
         }
-        for file in yaml_dir_files(&provisioning.join("dashboards").to_string_lossy()) {
+        for file in yaml_files(&provisioning.join("dashboards").to_string_lossy()) {
             for provider in yaml_file(py, &file)["providers"]
                 .as_array()
                 .into_iter()
@@ -972,10 +972,6 @@ fn command(service: &Value) -> Vec<String> {
     args.filter_map(Value::as_str).map(String::from).collect()
 }
 
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
 fn canonical(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
@@ -984,27 +980,11 @@ fn read(rel: &str) -> String {
     read_path(&repo(rel))
 }
 
-fn read_path(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
 fn file_name(path: &Path) -> String {
     path.file_name()
         .expect("file name")
         .to_string_lossy()
         .into_owned()
-}
-
-/// The `*.yml` and `*.yaml` files of a folder (relative to the repository or absolute).
-fn yaml_dir_files(dir: &str) -> Vec<PathBuf> {
-    let dir = repo(dir);
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
-        .collect();
-    files.sort();
-    files
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1037,29 +1017,6 @@ fn python_yaml() -> Option<PathBuf> {
     }
     missing("PyYAML", hint);
     None
-}
-
-/// The path of `name` on `PATH` or among the scripts of pip's `python3`; `None` (the test
-/// skips) when it is missing outside CI.
-fn tool(name: &str, install: &str) -> Option<PathBuf> {
-    let on_path = |name: &str| {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    };
-    let pip_scripts = || {
-        let py = on_path("python3")?;
-        let code = "import sysconfig; print(sysconfig.get_path('scripts'))";
-        let ran = run(Command::new(py).args(["-c", code]), None);
-        let found = Path::new(ran.stdout.trim()).join(name);
-        found.is_file().then_some(found)
-    };
-    let found = on_path(name).or_else(pip_scripts);
-    if found.is_none() {
-        missing(name, install);
-    }
-    found
 }
 
 fn missing(what: &str, install: &str) {

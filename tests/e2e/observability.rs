@@ -16,13 +16,11 @@ mod prometheus;
 mod rules;
 
 use std::collections::HashSet;
-use std::fs;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support;
+use crate::support::{self, read_path, repo, tool, yaml_files};
 use dashboard::{
     all_panels, all_value, dashboard_queries, panel_problems, substitute,
     template_variable_problems, variable_queries, walk_datasources,
@@ -51,7 +49,7 @@ const WAIT_LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn promtool_accepts_config_and_rules_and_their_unit_tests_pass() {
-    let Some(promtool) = tool("promtool") else {
+    let Some(promtool) = tool("promtool", "apt-get install prometheus") else {
         return;
     };
     let rules = yaml_files(RULES_DIR);
@@ -69,7 +67,7 @@ fn rule_unit_tests_cover_every_alert_and_recording_rule() {
     let rules = RuleNames::from_files(&yaml_files(RULES_DIR));
     assert!(!rules.alerts.is_empty() && !rules.records.is_empty());
     let covered = Coverage::from_files(&yaml_files(RULE_TESTS_DIR));
-    let docs = read(&repo(DOCS));
+    let docs = read_path(&repo(DOCS));
 
     let mut missing = Vec::new();
     for alert in &rules.alerts {
@@ -100,7 +98,7 @@ fn rule_unit_tests_cover_every_alert_and_recording_rule() {
 
 #[test]
 fn dashboard_json_lints_clean() {
-    let text = read(&repo(DASHBOARD));
+    let text = read_path(&repo(DASHBOARD));
     let dash: Value = serde_json::from_str(&text).expect("dashboard is valid JSON");
     let mut problems = Vec::new();
 
@@ -143,7 +141,7 @@ fn dashboard_json_lints_clean() {
 
 #[test]
 fn dashboard_queries_and_rules_work_against_real_prometheus() {
-    let Some(prometheus_bin) = tool("prometheus") else {
+    let Some(prometheus_bin) = tool("prometheus", "apt-get install prometheus") else {
         return;
     };
     // RAPL from the sysfs fixture gives the host panels data too.
@@ -187,7 +185,7 @@ fn dashboard_queries_and_rules_work_against_real_prometheus() {
         }
     }
 
-    let dash: Value = serde_json::from_str(&read(&repo(DASHBOARD))).expect("dashboard JSON");
+    let dash: Value = serde_json::from_str(&read_path(&repo(DASHBOARD))).expect("dashboard JSON");
     let all = |name: &str| all_value(&dash, name);
     let instance = exporter.addr.to_string();
     let selections = [
@@ -236,49 +234,9 @@ fn dashboard_queries_and_rules_work_against_real_prometheus() {
 // ---------------------------------------------------------------------------------------------
 // Tools and files
 
-/// The path of `name` on `PATH`, or `None` (test skipped) when it is missing outside CI.
-fn tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        let msg = format!(
-            "`{name}` not found on PATH: install the Debian/Ubuntu package `prometheus` \
-             (apt-get install prometheus) to run this test"
-        );
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{msg} (CI is set, so this fails)"
-        );
-        eprintln!("SKIPPED: {msg}");
-    }
-    found
-}
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
-/// The `*.yml` files of a repository folder, sorted.
-fn yaml_files(rel: &str) -> Vec<PathBuf> {
-    let dir = repo(rel);
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
-        .collect();
-    files.sort();
-    files
-}
-
 /// The ```promql blocks of the README section: one expression each.
 fn doc_recipes() -> Vec<String> {
-    let text = read(&repo(DOCS));
+    let text = read_path(&repo(DOCS));
     let recipes: Vec<String> = text
         .split("```promql\n")
         .skip(1)

@@ -371,19 +371,59 @@ pub fn now_unix() -> f64 {
 
 /// Path of `promtool`, or `None` (then a test skips, except under CI where it must exist).
 pub fn promtool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("promtool"))
+    tool("promtool", "apt-get install prometheus")
+}
+
+/// The path of `name` on `PATH` or among the scripts of pip's `python3`. Missing, it is `None`
+/// (the test skips with a message) — except under CI, where the test fails naming the tool and
+/// how to install it.
+pub fn tool(name: &str, install: &str) -> Option<PathBuf> {
+    let on_path = |name: &str| {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
             .find(|p| p.is_file())
-    });
+    };
+    let pip_scripts = || {
+        let code = "import sysconfig; print(sysconfig.get_path('scripts'))";
+        let out = Command::new(on_path("python3")?)
+            .args(["-c", code])
+            .output()
+            .ok()?;
+        let found = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join(name);
+        found.is_file().then_some(found)
+    };
+    let found = on_path(name).or_else(pip_scripts);
     if found.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
-            "promtool is required under CI (apt-get install prometheus)"
+            "{name} is required under CI and is not installed ({install})"
         );
-        eprintln!("SKIP: promtool not installed");
+        eprintln!("SKIP: {name} not installed ({install})");
     }
     found
+}
+
+/// A path relative to the repository root.
+pub fn repo(rel: &str) -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A file's content; panics naming the file.
+pub fn read_path(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The `*.yml` and `*.yaml` files of a repository folder, sorted.
+pub fn yaml_files(rel: &str) -> Vec<PathBuf> {
+    let dir = repo(rel);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+        .collect();
+    files.sort();
+    files
 }
 
 /// Runs `promtool check metrics` on an exposition and asserts it reports nothing.

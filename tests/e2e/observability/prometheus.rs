@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::process::{temp_path, ChildGuard, TempDir};
-use super::{read, repo, yaml_files, PROMETHEUS_CONFIG, RULES_DIR, WAIT_LIMIT};
+use super::{PROMETHEUS_CONFIG, RULES_DIR, WAIT_LIMIT};
 use crate::support;
+use crate::support::{read_path as read, repo, yaml_files};
 
 pub struct Prometheus {
     addr: SocketAddr,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::read;
+use crate::support::read_path as read;
 
 /// Alert and recording rule names of the shipped rule files.
 pub struct RuleNames {
