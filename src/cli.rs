@@ -3,9 +3,13 @@
 //! with `.` and `-` as `_`), which suits systemd environment files and Kubernetes manifests.
 //! Values are checked and turned into a [`crate::config::Config`] in a second stage.
 
+mod carbon;
+
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+
+pub use carbon::{CarbonFlags, EmbodiedFlags, Provider, ScopeFlag, SignalFlag, WattTimeSignalFlag};
 
 /// Raw flags.
 #[derive(Debug, Parser)]
@@ -181,7 +185,7 @@ pub struct Cli {
     #[arg(
         long = "carbon.intensity",
         env = "GPU_CARBON_EXPORTER_CARBON_INTENSITY",
-        conflicts_with = "carbon_zone",
+        conflicts_with_all = ["carbon_zone", "fallback_zone"],
         value_name = "G_PER_KWH"
     )]
     pub carbon_intensity: Option<f64>,
@@ -204,6 +208,14 @@ pub struct Cli {
         value_name = "RATIO"
     )]
     pub carbon_pue: f64,
+
+    /// Live and scheduled intensity providers.
+    #[command(flatten)]
+    pub carbon: CarbonFlags,
+
+    /// Embodied emissions.
+    #[command(flatten)]
+    pub embodied: EmbodiedFlags,
 
     /// Only log messages with this severity or above.
     #[arg(

@@ -5,8 +5,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::carbon::zones::ZoneTable;
-use crate::carbon::FixedIntensity;
+mod carbon;
+
 use crate::cli::{Cli, LogFormat, LogLevel};
 use crate::duration;
 use crate::energy::PowerModel;
@@ -15,12 +15,10 @@ use crate::units::Watts;
 
 /// Shortest and longest accepted `--sample.interval`.
 const INTERVAL_RANGE: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(300));
-/// Accepted `--carbon.intensity` range in g/kWh; the dirtiest grids are near 1,100.
-const INTENSITY_RANGE: (f64, f64) = (0.0, 2_000.0);
-/// Accepted `--carbon.pue` range; PUE below 1 is impossible, the worst sites are near 3.
-const PUE_RANGE: (f64, f64) = (1.0, 5.0);
 /// Paths the exporter serves itself, which the telemetry path may not take.
 const RESERVED_PATHS: [&str; 3] = ["/", "/-/healthy", "/-/ready"];
+
+pub use carbon::{CarbonConfig, ProviderConfig};
 
 /// A flag value that can't be used.
 #[derive(Debug, thiserror::Error)]
@@ -72,17 +70,6 @@ pub struct Sources {
     pub estimate: EstimateSettings,
 }
 
-/// Where the carbon intensity comes from.
-#[derive(Debug, Clone)]
-pub struct CarbonConfig {
-    /// The intensity provider.
-    pub intensity: FixedIntensity,
-    /// True when neither `--carbon.intensity` nor `--carbon.zone` was given.
-    pub is_default: bool,
-    /// `--carbon.pue`.
-    pub pue: f64,
-}
-
 /// `--state.*`: the persistent ledger.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateConfig {
@@ -120,10 +107,19 @@ pub struct Config {
 }
 
 impl Config {
-    /// Checks every flag.
+    /// Checks every flag, reading credentials from the process environment.
     pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
+        Config::from_cli_env(cli, &|name| std::env::var(name).ok())
+    }
+
+    /// Checks every flag, looking credentials up with `env`.
+    pub fn from_cli_env(
+        cli: Cli,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let sources = sources(&cli)?;
         let state = state(&cli)?;
+        let carbon = carbon::carbon(&cli, env)?;
         Ok(Config {
             listen: cli
                 .listen_address
@@ -142,11 +138,7 @@ impl Config {
             sample_interval: sample_interval(&cli.sample_interval)?,
             sources,
             state,
-            carbon: carbon(
-                cli.carbon_intensity,
-                cli.carbon_zone.as_deref(),
-                cli.carbon_pue,
-            )?,
+            carbon,
             log_level: cli.log_level,
             log_format: cli.log_format,
         })
@@ -286,47 +278,6 @@ fn sample_interval(text: &str) -> Result<Duration, ConfigError> {
     Ok(d)
 }
 
-fn carbon(
-    intensity: Option<f64>,
-    zone: Option<&str>,
-    pue: f64,
-) -> Result<CarbonConfig, ConfigError> {
-    let (lo, hi) = PUE_RANGE;
-    if !(lo..=hi).contains(&pue) {
-        return Err(invalid(
-            "carbon.pue",
-            pue,
-            format!("must be between {lo} and {hi}"),
-        ));
-    }
-    let table = ZoneTable::builtin();
-    let (intensity, is_default) = match (intensity, zone) {
-        (Some(g), _) => {
-            let (lo, hi) = INTENSITY_RANGE;
-            if !(lo..=hi).contains(&g) {
-                return Err(invalid(
-                    "carbon.intensity",
-                    g,
-                    format!("must be between {lo} and {hi} g/kWh"),
-                ));
-            }
-            (FixedIntensity::custom(g), false)
-        }
-        (None, Some(code)) => {
-            let zone = table.get(code).ok_or_else(|| {
-                invalid("carbon.zone", code, format!("unknown zone; use an ISO 3166-1 alpha-2 code of one of the {} zones in the built-in table (e.g. DE, FR, US, IN, SG) or WORLD", table.len()))
-            })?;
-            (FixedIntensity::zone(zone), false)
-        }
-        (None, None) => (FixedIntensity::zone(table.world()), true),
-    };
-    Ok(CarbonConfig {
-        intensity,
-        is_default,
-        pue,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,7 +304,10 @@ mod tests {
         assert_eq!(c.sources.sysfs, PathBuf::from("/sys"));
         assert_eq!(c.sources.estimate, EstimateSettings::default());
         assert!(c.carbon.is_default);
-        assert_eq!(c.carbon.intensity.0.zone, "WORLD");
+        assert_eq!(c.carbon.provider, ProviderConfig::Static);
+        assert_eq!(c.carbon.static_value.intensity().zone, "WORLD");
+        assert_eq!(c.carbon.max_age, Duration::from_secs(7_200));
+        assert_eq!(c.carbon.embodied, None);
         assert_eq!(c.carbon.pue, 1.0);
     }
 
@@ -368,7 +322,7 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(c.sources.nvidia, Some(NvidiaSource::Simulated { gpus: 4 }));
-        assert_eq!(c.carbon.intensity.0.zone, "FR");
+        assert_eq!(c.carbon.static_value.intensity().zone, "FR");
         assert!(!c.carbon.is_default);
         assert_eq!(c.listen.len(), 2);
         assert_eq!(c.sample_interval, Duration::from_millis(200));

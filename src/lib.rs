@@ -9,7 +9,9 @@
 //!   and [`backend::simulated`] (`--demo`).
 //! - [`energy`]: the pure accounting core — counter differences with reset handling, trapezoid
 //!   integration, plausibility, per-GPU ledgers of energy, idle energy and CO2e.
-//! - [`carbon`]: carbon intensity providers and the built-in zone table.
+//! - [`carbon`]: carbon intensity providers (static, zone table, schedule file, Electricity
+//!   Maps, WattTime, GB Carbon Intensity API, refreshed in the background) and embodied
+//!   emissions.
 //! - [`sampler`]: the background thread that reads every GPU each tick and publishes an
 //!   immutable [`snapshot::Snapshot`]; [`clock`] makes its time injectable.
 //! - [`collector`] + [`exposition`]: render the latest snapshot for a scrape.
@@ -42,7 +44,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use backend::hwmon::HwmonBackend;
 use backend::nvml::{InitError, NvmlBackend, NvmlLibrary};
@@ -50,7 +52,7 @@ use backend::rapl::RaplBackend;
 use backend::simulated::SimulatedBackend;
 use backend::{Backend, DeviceKind};
 use clock::{Clock, SystemClock};
-use config::{Config, NvidiaSource, Sources};
+use config::{CarbonConfig, Config, NvidiaSource, ProviderConfig, Sources};
 use energy::EnergySource;
 use sampler::{Sampler, SamplerHandle};
 use snapshot::CollectorStatus;
@@ -115,18 +117,22 @@ impl Exporter {
         .map_err(|e| StartError::Internal(format!("collector start-up panicked: {e}")))??;
 
         let carbon = &config.carbon;
-        let intensity = carbon.intensity.0.clone();
+        let intensity = carbon::start::start(carbon, Arc::clone(&clock)).map_err(|e| {
+            StartError::Internal(format!("cannot start the carbon intensity provider: {e}"))
+        })?;
+        if let Some(first) = intensity.first_fetch {
+            // Begin on the live value rather than the fallback when the API answers in time
+            // (WattTime may need a login and a data call).
+            let wait = carbon.http_timeout * 2 + Duration::from_secs(1);
+            let _ = tokio::task::spawn_blocking(move || first.recv_timeout(wait)).await;
+        }
         let settings = sampler::Settings {
             pue: carbon.pue,
             max_gap: (config.sample_interval * 5).max(Duration::from_secs(5)),
             estimate: config.sources.estimate,
+            embodied: carbon.embodied,
         };
-        let sampler = Sampler::new(
-            backends,
-            Box::new(carbon.intensity.clone()),
-            settings,
-            collectors.clone(),
-        );
+        let sampler = Sampler::new(backends, intensity.provider, settings, collectors.clone());
         let mut sampler = sampler;
         let health = config
             .state
@@ -155,10 +161,7 @@ impl Exporter {
                 .inventory()
                 .filter(|(_, d, _)| d.kind == DeviceKind::Gpu)
                 .count(),
-            carbon: format!(
-                "{}: {} g/kWh ({})",
-                intensity.zone, intensity.value.0, intensity.source
-            ),
+            carbon: describe_carbon(carbon),
             pue: carbon.pue,
         };
         let (publish, snapshots) = watch::channel(None);
@@ -381,10 +384,45 @@ fn log_inventory(sampler: &Sampler, config: &Config) {
     if integrated && config.sample_interval > Duration::from_secs(1) {
         warn!(interval = ?config.sample_interval, "GPUs without an energy counter are integrated from power readings, which average at most 1 s: sampling slower than 1s misses load between samples");
     }
-    let carbon = &config.carbon;
-    let i = &carbon.intensity.0;
-    info!(zone = %i.zone, source = %i.source, grams_per_kwh = i.value.0, pue = carbon.pue, "Carbon intensity");
+    log_carbon(&config.carbon);
+}
+
+/// One line for the landing page: the provider, and the static value or fallback.
+fn describe_carbon(carbon: &CarbonConfig) -> String {
+    let i = carbon.static_value.intensity();
+    let value = format!("{} {} g/kWh ({})", i.zone, i.value.0, i.source);
+    let live = match &carbon.provider {
+        ProviderConfig::Static => return format!("static: {value}"),
+        ProviderConfig::ElectricityMaps(s) => format!("Electricity Maps, zone {}", s.zone),
+        ProviderConfig::WattTime(s) => {
+            format!("WattTime {}, region {}", s.signal_type.as_str(), s.region)
+        }
+        ProviderConfig::UkGrid { target, .. } => format!("GB Carbon Intensity API, {target:?}"),
+        ProviderConfig::Schedule(s) => format!("schedule {}", s.name),
+    };
+    format!("{live}; fallback {value}")
+}
+
+fn log_carbon(carbon: &CarbonConfig) {
+    let i = carbon.static_value.intensity();
+    let provider = carbon.provider.name();
+    match &carbon.provider {
+        ProviderConfig::Static => {
+            info!(provider, zone = %i.zone, source = %i.source, grams_per_kwh = i.value.0, signal = i.signal.as_str(), scope = i.scope.as_str(), pue = carbon.pue, "Carbon intensity")
+        }
+        _ => {
+            info!(provider, setup = %describe_carbon(carbon), max_age = ?carbon.max_age, refresh = ?carbon.refresh, pue = carbon.pue, "Carbon intensity")
+        }
+    }
     if carbon.is_default {
-        warn!(grams_per_kwh = i.value.0, "No --carbon.zone or --carbon.intensity given: using the world average; CO2e figures are labelled zone=\"WORLD\"");
+        warn!(grams_per_kwh = i.value.0, "No --carbon.zone, --carbon.fallback-zone or --carbon.intensity given: the static value is the world average, labelled zone=\"WORLD\"");
+    }
+    match carbon.embodied {
+        Some(a) => {
+            info!(kg_per_gpu = a.kg_per_gpu, lifetime = ?a.lifetime, "Embodied emissions amortised per GPU")
+        }
+        None => {
+            debug!("Embodied emissions off (set --embodied.kg-per-gpu to amortise a GPU's manufacturing footprint)")
+        }
     }
 }

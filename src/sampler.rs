@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::backend::{Backend, DeviceError, DeviceInfo, Reading};
+use crate::backend::{Backend, DeviceError, DeviceInfo, DeviceKind, Reading};
+use crate::carbon::embodied::Amortisation;
 use crate::carbon::IntensityProvider;
 use crate::clock::{Clock, Timestamp};
 use crate::energy::{estimate, EnergySource, Factors, Ledger, Observation, PowerModel};
@@ -19,7 +20,7 @@ use crate::snapshot::{
     CollectorStatus, CounterMark, DeviceSnapshot, ErrorCounts, ErrorKind, Snapshot,
 };
 use crate::state::StateFile;
-use crate::units::Watts;
+use crate::units::{Grams, Watts};
 
 /// The latest snapshot, `None` until the first tick.
 pub type Published = watch::Receiver<Option<Arc<Snapshot>>>;
@@ -48,6 +49,8 @@ pub struct Settings {
     pub max_gap: Duration,
     /// Power estimation.
     pub estimate: EstimateSettings,
+    /// Embodied emissions of each GPU, amortised while the exporter runs.
+    pub embodied: Option<Amortisation>,
 }
 
 impl Settings {
@@ -57,6 +60,7 @@ impl Settings {
             pue,
             max_gap: Duration::from_secs(5),
             estimate: EstimateSettings::default(),
+            embodied: None,
         }
     }
 }
@@ -71,6 +75,8 @@ struct DeviceState {
     utilization: Option<f64>,
     counter: Option<CounterMark>,
     last_seen_unix: f64,
+    /// Embodied grams restored from the state file, to which this run's amortisation adds.
+    embodied_base: Grams,
 }
 
 /// One backend and the state of its devices.
@@ -84,6 +90,8 @@ pub struct Sampler {
     sources: Vec<Source>,
     intensity: Box<dyn IntensityProvider>,
     pue: f64,
+    embodied: Option<Amortisation>,
+    started: Option<Duration>,
     collectors: Vec<CollectorStatus>,
     /// Devices from the state file that are gone, exported until their retention ends.
     retained: Vec<DeviceSnapshot>,
@@ -113,6 +121,8 @@ impl Sampler {
             sources,
             intensity,
             pue: settings.pue,
+            embodied: settings.embodied,
+            started: None,
             collectors,
             retained: Vec::new(),
             retention: Duration::ZERO,
@@ -137,6 +147,7 @@ impl Sampler {
                 let counter = d.counter.map(|c| (c.uj, age(c.at_unix)));
                 state.ledger.resume(d.totals(), counter, now.mono);
                 state.last_seen_unix = d.last_seen_unix;
+                state.embodied_base = Grams(d.embodied_g.unwrap_or(0.0));
                 restored += 1;
             }
         }
@@ -175,6 +186,11 @@ impl Sampler {
     /// Reads every device at time `now` and returns the resulting snapshot.
     pub fn tick(&mut self, now: Timestamp) -> Snapshot {
         let intensity = self.intensity.intensity_at(now.unix);
+        let carbon = self.intensity.status();
+        let started = *self.started.get_or_insert(now.mono);
+        let embodied = self
+            .embodied
+            .map(|a| a.grams_after(now.mono.saturating_sub(started)));
         let factors = Factors {
             pue: self.pue,
             intensity: intensity.value,
@@ -190,11 +206,12 @@ impl Sampler {
             }
         }
         self.expire(now.unix);
-        let live = self.sources.iter().flat_map(Source::snapshot);
+        let live = self.sources.iter().flat_map(|s| s.snapshot(embodied));
         Snapshot {
             taken_at_unix: now.unix,
             sample_duration: Duration::ZERO,
             intensity,
+            carbon,
             pue: self.pue,
             devices: live.chain(self.retained.iter().cloned()).collect(),
             collectors: self.collectors.clone(),
@@ -212,12 +229,13 @@ fn source_for(device: &DeviceInfo, estimate: &EstimateSettings) -> EnergySource 
 }
 
 impl Source {
-    fn snapshot(&self) -> impl Iterator<Item = DeviceSnapshot> + '_ {
+    /// Each device's state; GPUs carry `embodied` (the same amortised share for every GPU).
+    fn snapshot(&self, embodied: Option<Grams>) -> impl Iterator<Item = DeviceSnapshot> + '_ {
         self.backend
             .devices()
             .iter()
             .zip(&self.states)
-            .map(|(info, s)| DeviceSnapshot {
+            .map(move |(info, s)| DeviceSnapshot {
                 info: info.clone(),
                 energy_source: s.ledger.source(),
                 up: s.up,
@@ -228,6 +246,9 @@ impl Source {
                 errors: s.errors,
                 counter: s.counter,
                 last_seen_unix: s.last_seen_unix,
+                embodied: embodied
+                    .filter(|_| info.kind == DeviceKind::Gpu)
+                    .map(|g| Grams(s.embodied_base.0 + g.0)),
             })
     }
 }
@@ -243,6 +264,7 @@ impl DeviceState {
             utilization: None,
             counter: None,
             last_seen_unix: 0.0,
+            embodied_base: Grams(0.0),
         }
     }
 

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use crate::backend::{DeviceInfo, DeviceKind};
-use crate::carbon::Intensity;
+use crate::carbon::{Intensity, ProviderStatus};
 use crate::energy::{EnergySource, Totals};
-use crate::units::Watts;
+use crate::units::{Grams, Watts};
 
 /// Everything known at the end of one tick.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +17,8 @@ pub struct Snapshot {
     pub sample_duration: Duration,
     /// Carbon intensity applied at this tick.
     pub intensity: Intensity,
+    /// The configured intensity provider's status at this tick.
+    pub carbon: ProviderStatus,
     /// PUE applied at this tick.
     pub pue: f64,
     /// One entry per device found at start-up, GPUs and host domains, in discovery order.
@@ -64,6 +66,8 @@ pub struct DeviceSnapshot {
     pub counter: Option<CounterMark>,
     /// Last time the device was read successfully, Unix seconds.
     pub last_seen_unix: f64,
+    /// Embodied emissions amortised so far (GPUs, with `--embodied.kg-per-gpu`).
+    pub embodied: Option<Grams>,
 }
 
 /// A raw counter value and when it was read.

@@ -53,6 +53,16 @@ impl AddAssign for Joules {
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
 pub struct GramsPerKwh(pub f64);
 
+/// Grams in one (international avoirdupois) pound, exactly.
+pub const GRAMS_PER_POUND: f64 = 453.592_37;
+
+impl GramsPerKwh {
+    /// Converts a rate in pounds per MWh (WattTime's unit): × 453.59237 g/lb ÷ 1000 kWh/MWh.
+    pub fn from_lb_per_mwh(lb_per_mwh: f64) -> GramsPerKwh {
+        GramsPerKwh(lb_per_mwh * GRAMS_PER_POUND / 1000.0)
+    }
+}
+
 /// Mass of CO2-equivalent emissions in grams.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
 pub struct Grams(pub f64);
@@ -77,6 +87,12 @@ mod tests {
     fn conversions() {
         assert_eq!(Watts::from_milliwatts(312_500), Watts(312.5));
         assert_eq!(Joules::from_microjoules(3_600_000_000_000).kwh(), 1.0);
+    }
+
+    #[test]
+    fn pounds_per_mwh() {
+        assert!((GramsPerKwh::from_lb_per_mwh(1000.0).0 - 453.592_37).abs() < 1e-9);
+        assert_eq!(GramsPerKwh::from_lb_per_mwh(0.0), GramsPerKwh(0.0));
     }
 
     #[test]

@@ -2,55 +2,199 @@
 //!
 //! Providers sit behind [`IntensityProvider`]; the sampler asks for the intensity in force at
 //! each tick, so a value that changes over time is applied to exactly the energy drawn while
-//! it was in force.
+//! it was in force. `intensity_at` runs on the sampling thread: it never does I/O. Live
+//! providers fetch in the background ([`refresh`]) and `intensity_at` reads the latest value.
+//!
+//! - [`zones`]: the built-in table of yearly country averages;
+//! - [`schedule`]: a local file of timestamped values or an hourly/weekly profile;
+//! - [`electricitymaps`], [`watttime`], [`ukgrid`]: live APIs, fetched by [`refresh`] over
+//!   [`http`], with credentials kept in [`secret::Secret`];
+//! - [`embodied`]: manufacturing emissions amortised over a GPU's service life (scope 3);
+//! - [`time`]: RFC 3339 timestamps as the APIs and schedule files write them.
 
+pub mod electricitymaps;
+pub mod embodied;
+pub mod http;
+pub mod refresh;
+pub mod schedule;
+pub mod secret;
+pub mod start;
+pub mod time;
+pub mod ukgrid;
+pub mod watttime;
 pub mod zones;
 
 use crate::units::GramsPerKwh;
+
+/// What an intensity measures: the mix's average or the generator that responds to more load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Average emissions of all generation in the zone (attributional accounting).
+    Average,
+    /// Emissions of the marginal generator (consequential: what extra load causes).
+    Marginal,
+}
+
+impl Signal {
+    /// The `signal` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Average => "average",
+            Signal::Marginal => "marginal",
+        }
+    }
+}
+
+/// Which emissions an intensity counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Whole life cycle of the generators: fuel supply chain, construction, combustion.
+    Lifecycle,
+    /// Combustion at the power station only (operational emissions).
+    Direct,
+}
+
+impl Scope {
+    /// The `scope` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Lifecycle => "lifecycle",
+            Scope::Direct => "direct",
+        }
+    }
+}
 
 /// An intensity together with where it came from, as the metrics label it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Intensity {
     /// Grams of CO2e per kWh.
     pub value: GramsPerKwh,
-    /// The grid zone (`DE`, `WORLD`, or `custom` for a user-given value).
+    /// The grid zone (`DE`, `WORLD`, `CAISO_NORTH`, `GB`, or `custom` for a user-given value).
     pub zone: String,
-    /// Where the number comes from (`flag`, or a table source tag such as `owid-ember`).
+    /// The provider the value comes from (`static`, `electricitymaps`, `watttime`, `ukgrid`,
+    /// `schedule`); `static` while a live provider falls back.
+    pub provider: &'static str,
+    /// Average or marginal.
+    pub signal: Signal,
+    /// Lifecycle or direct.
+    pub scope: Scope,
+    /// The dataset behind the number (`flag`, a table tag such as `owid-ember-2023`,
+    /// `electricitymaps`, `neso-actual`, a schedule file name, …).
     pub source: String,
+    /// True while the value is a fallback: the configured provider's last good value after a
+    /// failed refresh, or the static value when there is no good value younger than the
+    /// maximum age.
+    pub fallback: bool,
+}
+
+/// How the configured provider is doing, for the metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderStatus {
+    /// The configured provider (`static`, `electricitymaps`, …), also while it falls back.
+    pub provider: &'static str,
+    /// Failed fetches so far (0 for providers that do not fetch).
+    pub fetch_errors: u64,
+    /// Unix time of the latest good value, as its provider dates it (start of the interval it
+    /// covers); for a static value, the first tick it applied to. `None` before the first.
+    pub last_update_unix: Option<f64>,
 }
 
 /// A source of carbon intensity.
 pub trait IntensityProvider: Send {
-    /// The intensity in force at wall-clock time `unix` (seconds).
+    /// The intensity in force at wall-clock time `unix` (seconds). Called once per sampler
+    /// tick: it must not block or do I/O.
     fn intensity_at(&mut self, unix: f64) -> Intensity;
+
+    /// The provider's status as of the latest [`Self::intensity_at`] call.
+    fn status(&self) -> ProviderStatus;
 }
 
 /// One value for all time: a user-given number, or a row of the built-in zone table.
 #[derive(Debug, Clone)]
-pub struct FixedIntensity(pub Intensity);
+pub struct FixedIntensity {
+    intensity: Intensity,
+    first_used: Option<f64>,
+}
 
 impl FixedIntensity {
-    /// A value given with `--carbon.intensity`.
+    /// A value given with `--carbon.intensity`, average and lifecycle unless the user says
+    /// otherwise with [`Self::describing`].
     pub fn custom(grams_per_kwh: f64) -> FixedIntensity {
-        FixedIntensity(Intensity {
+        FixedIntensity::new(Intensity {
             value: GramsPerKwh(grams_per_kwh),
             zone: "custom".into(),
+            provider: "static",
+            signal: Signal::Average,
+            scope: Scope::Lifecycle,
             source: "flag".into(),
+            fallback: false,
         })
     }
 
-    /// A zone of the built-in table.
+    /// A zone of the built-in table (location-based, average, lifecycle).
     pub fn zone(zone: &zones::Zone) -> FixedIntensity {
-        FixedIntensity(Intensity {
+        FixedIntensity::new(Intensity {
             value: GramsPerKwh(zone.grams_per_kwh),
             zone: zone.code.clone(),
+            provider: "static",
+            signal: Signal::Average,
+            scope: Scope::Lifecycle,
             source: format!("{}-{}", zone.source, zone.year),
+            fallback: false,
         })
+    }
+
+    fn new(intensity: Intensity) -> FixedIntensity {
+        FixedIntensity {
+            intensity,
+            first_used: None,
+        }
+    }
+
+    /// The same value, labelled with what it measures.
+    pub fn describing(mut self, signal: Signal, scope: Scope) -> FixedIntensity {
+        self.intensity.signal = signal;
+        self.intensity.scope = scope;
+        self
+    }
+
+    /// The value and its provenance.
+    pub fn intensity(&self) -> &Intensity {
+        &self.intensity
     }
 }
 
 impl IntensityProvider for FixedIntensity {
-    fn intensity_at(&mut self, _unix: f64) -> Intensity {
-        self.0.clone()
+    fn intensity_at(&mut self, unix: f64) -> Intensity {
+        self.first_used.get_or_insert(unix);
+        self.intensity.clone()
+    }
+
+    fn status(&self) -> ProviderStatus {
+        ProviderStatus {
+            provider: "static",
+            fetch_errors: 0,
+            last_update_unix: self.first_used,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_value_is_dated_by_its_first_use() {
+        let mut fixed = FixedIntensity::custom(123.0).describing(Signal::Marginal, Scope::Direct);
+        assert_eq!(fixed.status().last_update_unix, None);
+        let i = fixed.intensity_at(100.0);
+        fixed.intensity_at(200.0);
+        assert_eq!(i.value, GramsPerKwh(123.0));
+        assert_eq!((i.signal, i.scope), (Signal::Marginal, Scope::Direct));
+        assert_eq!(
+            (i.zone.as_str(), i.provider, i.fallback),
+            ("custom", "static", false)
+        );
+        assert_eq!(fixed.status().last_update_unix, Some(100.0));
     }
 }

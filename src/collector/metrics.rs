@@ -67,14 +67,20 @@ pub const IDLE: Spec = spec(
 );
 pub const CO2E: Spec = spec("gpu_co2e_grams_total", COUNTER, GPU,
     "Estimated emissions of the GPU's energy in grams CO2e: energy x PUE x carbon intensity in force at each sample.");
+pub const EMBODIED: Spec = spec("gpu_embodied_co2e_grams_total", COUNTER, GPU,
+    "Embodied (manufacturing, scope 3) emissions of the GPU amortised linearly over its service life while the exporter runs, in grams CO2e. Separate from gpu_co2e_grams_total (operational, scope 2).");
 pub const RESETS: Spec = spec("gpu_energy_hardware_resets_total", COUNTER, GPU,
     "Times the hardware energy counter restarted (driver reload, GPU reset); the exported energy carries on.");
-pub const INTENSITY: Spec = spec(
-    "gpu_carbon_intensity_grams_per_kwh",
-    GAUGE,
-    &["source", "zone"],
-    "Carbon intensity of electricity in force, in grams CO2e per kWh.",
-);
+pub const INTENSITY: Spec = spec("gpu_carbon_intensity_grams_per_kwh", GAUGE, &["provider", "scope", "signal", "zone"],
+    "Carbon intensity of electricity in force, in grams CO2e per kWh. provider: static, electricitymaps, watttime, ukgrid or schedule (static while a live provider falls back); signal: average or marginal; scope: lifecycle or direct.");
+pub const INTENSITY_INFO: Spec = spec("gpu_carbon_intensity_info", GAUGE, &["provider", "source", "zone"],
+    "Dataset behind the intensity in force (source: flag, a zone-table tag such as owid-ember-2023, electricitymaps, watttime-co2_moer, neso-actual, a schedule file); always 1.");
+pub const INTENSITY_UPDATED: Spec = spec("gpu_carbon_intensity_last_update_timestamp_seconds", GAUGE, &[],
+    "Unix time of the latest good intensity from the configured provider, as the provider dates it (start of the interval it covers); for a static value, when it was first applied.");
+pub const FETCH_ERRORS: Spec = spec("gpu_carbon_intensity_fetch_errors_total", COUNTER, &["provider"],
+    "Failed fetches of the configured intensity provider (HTTP errors, timeouts, malformed or out-of-range answers).");
+pub const FALLBACK: Spec = spec("gpu_carbon_intensity_fallback", GAUGE, &[],
+    "1 while the intensity in force is a fallback: the last good live value after failed refreshes, or the static value when no live value is younger than --carbon.max-age; else 0.");
 pub const PUE: Spec = spec(
     "gpu_pue_ratio",
     GAUGE,
@@ -158,7 +164,7 @@ pub const STATE_SET_ASIDE: Spec = spec(
 );
 
 /// All of the above, for the collector's descriptors.
-pub const ALL: [&Spec; 26] = [
+pub const ALL: [&Spec; 31] = [
     &INFO,
     &UP,
     &POWER,
@@ -167,8 +173,13 @@ pub const ALL: [&Spec; 26] = [
     &ENERGY,
     &IDLE,
     &CO2E,
+    &EMBODIED,
     &RESETS,
     &INTENSITY,
+    &INTENSITY_INFO,
+    &INTENSITY_UPDATED,
+    &FETCH_ERRORS,
+    &FALLBACK,
     &PUE,
     &BUILD,
     &ERRORS,

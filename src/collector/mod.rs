@@ -130,11 +130,22 @@ impl Families {
 }
 
 fn render(s: &Snapshot, out: &mut Families) {
+    let i = &s.intensity;
     out.add(
         &INTENSITY,
-        &[&s.intensity.source, &s.intensity.zone],
-        s.intensity.value.0,
+        &[i.provider, i.scope.as_str(), i.signal.as_str(), &i.zone],
+        i.value.0,
     );
+    out.add(&INTENSITY_INFO, &[i.provider, &i.source, &i.zone], 1.0);
+    out.add(&FALLBACK, &[], if i.fallback { 1.0 } else { 0.0 });
+    out.add(
+        &FETCH_ERRORS,
+        &[s.carbon.provider],
+        s.carbon.fetch_errors as f64,
+    );
+    if let Some(t) = s.carbon.last_update_unix {
+        out.add(&INTENSITY_UPDATED, &[], t);
+    }
     out.add(&PUE, &[], s.pue);
     out.add(&LAST, &[], s.taken_at_unix);
     out.add(&DURATION, &[], s.sample_duration.as_secs_f64());
@@ -203,6 +214,9 @@ fn render_gpu(g: &DeviceSnapshot, out: &mut Families) {
         out.add(&IDLE, &id, g.totals.idle_energy.kwh());
     }
     out.add(&CO2E, &id, g.totals.co2e.0);
+    if let Some(embodied) = g.embodied {
+        out.add(&EMBODIED, &id, embodied.0);
+    }
     if matches!(g.energy_source, EnergySource::Counter { .. }) {
         out.add(&RESETS, &id, g.totals.counter_resets as f64);
     }

@@ -66,6 +66,9 @@ pub struct DeviceState {
     pub counter: Option<SavedCounter>,
     /// Last time the device was read successfully, Unix seconds.
     pub last_seen_unix: f64,
+    /// Embodied emissions amortised so far, grams CO2e (GPUs, with `--embodied.kg-per-gpu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embodied_g: Option<f64>,
 }
 
 /// [`DeviceKind`] as saved.
@@ -211,6 +214,7 @@ impl DeviceState {
                 wraps_at_uj: d.info.wraps_at_uj,
             }),
             last_seen_unix: d.last_seen_unix,
+            embodied_g: d.embodied.map(|g| g.0),
         }
     }
 
@@ -258,6 +262,7 @@ impl DeviceState {
                 at_unix: c.at_unix,
             }),
             last_seen_unix: self.last_seen_unix,
+            embodied: self.embodied_g.map(Grams),
         }
     }
 }

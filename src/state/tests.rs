@@ -25,6 +25,7 @@ fn device() -> DeviceState {
             wraps_at_uj: None,
         }),
         last_seen_unix: 1_800_000_000.5,
+        embodied_g: Some(12.5),
     }
 }
 
@@ -40,6 +41,18 @@ fn round_trip() {
     assert!(!retained.up);
     assert_eq!(retained.totals.energy.kwh(), 1.0);
     assert_eq!(retained.energy_source.as_str(), "counter");
+    assert_eq!(retained.embodied, Some(Grams(12.5)));
+    // Files written before embodied emissions existed still load.
+    let mut value: serde_json::Value = serde_json::from_str(&file.to_json()).expect("json");
+    value["devices"][0]
+        .as_object_mut()
+        .expect("object")
+        .remove("embodied_g");
+    let old = value.to_string();
+    assert_eq!(
+        StateFile::parse(&old).expect("parse").devices[0].embodied_g,
+        None
+    );
 }
 
 #[test]

@@ -1,0 +1,79 @@
+//! Builds the configured intensity provider: the static value, a schedule, or a live API on
+//! its own refresh thread with the static value as its fallback.
+
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::electricitymaps::{self, ElectricityMaps};
+use super::http::Http;
+use super::refresh::{Cadence, Fetch, LiveProvider};
+use super::schedule::ScheduleProvider;
+use super::ukgrid::{self, UkGrid};
+use super::watttime::{self, WattTime};
+use super::IntensityProvider;
+use crate::clock::Clock;
+use crate::config::{CarbonConfig, ProviderConfig};
+
+/// Wait before the first retry of a failed fetch; it doubles up to the refresh period.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// A started provider.
+pub struct Started {
+    /// The provider, for the sampler.
+    pub provider: Box<dyn IntensityProvider>,
+    /// For live providers: reports when the first fetch attempt is over.
+    pub first_fetch: Option<Receiver<()>>,
+}
+
+/// Starts the provider `config` describes (spawning its refresh thread if it is live).
+pub fn start(config: &CarbonConfig, clock: Arc<dyn Clock>) -> std::io::Result<Started> {
+    let http = || Http::new(config.http_timeout);
+    let (fetcher, period): (Box<dyn Fetch>, Duration) = match &config.provider {
+        ProviderConfig::Static => {
+            return Ok(Started {
+                provider: Box::new(config.static_value.clone()),
+                first_fetch: None,
+            })
+        }
+        ProviderConfig::Schedule(schedule) => {
+            return Ok(Started {
+                provider: Box::new(ScheduleProvider::new(
+                    schedule.clone(),
+                    config.static_value.clone(),
+                    config.signal,
+                    config.scope,
+                )),
+                first_fetch: None,
+            })
+        }
+        ProviderConfig::ElectricityMaps(s) => (
+            Box::new(ElectricityMaps::new(http(), s.clone())),
+            electricitymaps::PERIOD,
+        ),
+        ProviderConfig::WattTime(s) => {
+            (Box::new(WattTime::new(http(), s.clone())), watttime::PERIOD)
+        }
+        ProviderConfig::UkGrid { url, target } => (
+            Box::new(UkGrid::new(http(), url.clone(), target.clone())),
+            ukgrid::PERIOD,
+        ),
+    };
+    let period = config.refresh.unwrap_or(period);
+    let cadence = Cadence {
+        period,
+        first_retry: FIRST_RETRY.min(period),
+    };
+    let (provider, first) = LiveProvider::spawn(
+        config.provider.name(),
+        fetcher,
+        cadence,
+        config.max_age,
+        config.static_value.clone(),
+        clock,
+    )?;
+    Ok(Started {
+        provider: Box::new(provider),
+        first_fetch: Some(first),
+    })
+}

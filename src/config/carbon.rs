@@ -1,0 +1,659 @@
+//! The carbon model's configuration: the provider and its settings, the static value (the
+//! static provider's value, or the fallback of the others), staleness, PUE and embodied
+//! emissions. Every rejection names its flag.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{invalid, ConfigError};
+use crate::carbon::embodied::{Amortisation, DEFAULT_LIFETIME_YEARS};
+use crate::carbon::schedule::Schedule;
+use crate::carbon::secret::{self, Secret, SecretError};
+use crate::carbon::time::parse_offset;
+use crate::carbon::watttime::SignalType;
+use crate::carbon::zones::ZoneTable;
+use crate::carbon::{electricitymaps, http, ukgrid, watttime, FixedIntensity, Scope, Signal};
+use crate::cli::{
+    CarbonFlags, Cli, EmbodiedFlags, Provider, ScopeFlag, SignalFlag, WattTimeSignalFlag,
+};
+use crate::duration;
+
+/// Accepted `--carbon.intensity` range in g/kWh; the dirtiest grids are near 1,100.
+const INTENSITY_RANGE: (f64, f64) = (0.0, 2_000.0);
+/// Accepted `--carbon.pue` range; PUE below 1 is impossible, the worst sites are near 3.
+const PUE_RANGE: (f64, f64) = (1.0, 5.0);
+/// Accepted `--carbon.refresh-interval` range.
+const REFRESH_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(86_400));
+/// Accepted `--carbon.http-timeout` range.
+const TIMEOUT_RANGE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(300));
+/// Largest accepted `--embodied.kg-per-gpu` (a whole HGX baseboard is a few tonnes at most).
+const MAX_KG_PER_GPU: f64 = 100_000.0;
+
+/// Where the intensity comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderConfig {
+    /// The static value.
+    Static,
+    /// Electricity Maps.
+    ElectricityMaps(electricitymaps::Settings),
+    /// WattTime.
+    WattTime(watttime::Settings),
+    /// The GB Carbon Intensity API at `url`.
+    UkGrid {
+        /// Base URL.
+        url: String,
+        /// National, region or postcode.
+        target: ukgrid::Target,
+    },
+    /// A schedule file.
+    Schedule(Schedule),
+}
+
+impl ProviderConfig {
+    /// The `provider` label value.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProviderConfig::Static => "static",
+            ProviderConfig::ElectricityMaps(_) => "electricitymaps",
+            ProviderConfig::WattTime(_) => "watttime",
+            ProviderConfig::UkGrid { .. } => "ukgrid",
+            ProviderConfig::Schedule(_) => "schedule",
+        }
+    }
+}
+
+/// Carbon accounting settings.
+#[derive(Debug, Clone)]
+pub struct CarbonConfig {
+    /// The provider.
+    pub provider: ProviderConfig,
+    /// The static provider's value, or the fallback of the others.
+    pub static_value: FixedIntensity,
+    /// True when no intensity, zone or fallback zone was given (the world average applies).
+    pub is_default: bool,
+    /// `--carbon.pue`.
+    pub pue: f64,
+    /// `--carbon.max-age`.
+    pub max_age: Duration,
+    /// `--carbon.refresh-interval`, if given.
+    pub refresh: Option<Duration>,
+    /// `--carbon.http-timeout`.
+    pub http_timeout: Duration,
+    /// What user-given values measure.
+    pub signal: Signal,
+    /// What user-given values count.
+    pub scope: Scope,
+    /// Embodied emissions, if `--embodied.kg-per-gpu` is given.
+    pub embodied: Option<Amortisation>,
+}
+
+/// Checks the carbon flags; `env` looks up credentials.
+pub fn carbon(
+    cli: &Cli,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<CarbonConfig, ConfigError> {
+    let f = &cli.carbon;
+    let (lo, hi) = PUE_RANGE;
+    if !(lo..=hi).contains(&cli.carbon_pue) {
+        return Err(invalid(
+            "carbon.pue",
+            cli.carbon_pue,
+            format!("must be between {lo} and {hi}"),
+        ));
+    }
+    check_provider_flags(cli)?;
+    let signal = match f.signal {
+        SignalFlag::Average => Signal::Average,
+        SignalFlag::Marginal => Signal::Marginal,
+    };
+    let scope = match f.scope {
+        ScopeFlag::Lifecycle => Scope::Lifecycle,
+        ScopeFlag::Direct => Scope::Direct,
+    };
+    let (static_value, is_default) = static_value(cli, signal, scope)?;
+    Ok(CarbonConfig {
+        provider: provider(f, scope, env)?,
+        static_value,
+        is_default,
+        pue: cli.carbon_pue,
+        max_age: positive("carbon.max-age", &f.max_age)?,
+        refresh: f
+            .refresh_interval
+            .as_deref()
+            .map(|t| within("carbon.refresh-interval", t, REFRESH_RANGE))
+            .transpose()?,
+        http_timeout: within("carbon.http-timeout", &f.http_timeout, TIMEOUT_RANGE)?,
+        signal,
+        scope,
+        embodied: embodied(&cli.embodied)?,
+    })
+}
+
+/// Provider-specific flags need their provider; `--carbon.zone` is the static provider's,
+/// `--carbon.fallback-zone` the others'.
+fn check_provider_flags(cli: &Cli) -> Result<(), ConfigError> {
+    let f = &cli.carbon;
+    let given: [(&'static str, bool, Provider); 11] = [
+        (
+            "carbon.electricitymaps.zone",
+            f.electricitymaps_zone.is_some(),
+            Provider::Electricitymaps,
+        ),
+        (
+            "carbon.electricitymaps.url",
+            f.electricitymaps_url.is_some(),
+            Provider::Electricitymaps,
+        ),
+        (
+            "carbon.electricitymaps.token-file",
+            f.electricitymaps_token_file.is_some(),
+            Provider::Electricitymaps,
+        ),
+        (
+            "carbon.watttime.region",
+            f.watttime_region.is_some(),
+            Provider::Watttime,
+        ),
+        (
+            "carbon.watttime.url",
+            f.watttime_url.is_some(),
+            Provider::Watttime,
+        ),
+        (
+            "carbon.watttime.username-file",
+            f.watttime_username_file.is_some(),
+            Provider::Watttime,
+        ),
+        (
+            "carbon.watttime.password-file",
+            f.watttime_password_file.is_some(),
+            Provider::Watttime,
+        ),
+        (
+            "carbon.ukgrid.region",
+            f.ukgrid_region.is_some(),
+            Provider::Ukgrid,
+        ),
+        (
+            "carbon.ukgrid.postcode",
+            f.ukgrid_postcode.is_some(),
+            Provider::Ukgrid,
+        ),
+        (
+            "carbon.ukgrid.url",
+            f.ukgrid_url.is_some(),
+            Provider::Ukgrid,
+        ),
+        (
+            "carbon.schedule.file",
+            f.schedule_file.is_some(),
+            Provider::Schedule,
+        ),
+    ];
+    let wanted = |p: Provider| format!("{p:?}").to_ascii_lowercase();
+    for (flag, set, needs) in given {
+        if set && f.provider != needs {
+            return Err(invalid(
+                flag,
+                "(given)",
+                format!("needs --carbon.provider={}", wanted(needs)),
+            ));
+        }
+    }
+    match (f.provider, &cli.carbon_zone, &f.fallback_zone) {
+        (Provider::Static, _, Some(z)) => Err(invalid(
+            "carbon.fallback-zone",
+            z,
+            "only applies to a live provider or a schedule; use --carbon.zone with the static provider",
+        )),
+        (p, Some(z), _) if p != Provider::Static => Err(invalid(
+            "carbon.zone",
+            z,
+            format!("is the static provider's; with --carbon.provider={} use --carbon.fallback-zone", wanted(p)),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn static_value(
+    cli: &Cli,
+    signal: Signal,
+    scope: Scope,
+) -> Result<(FixedIntensity, bool), ConfigError> {
+    let table = ZoneTable::builtin();
+    let zone_flag = if cli.carbon_zone.is_some() {
+        "carbon.zone"
+    } else {
+        "carbon.fallback-zone"
+    };
+    match (
+        cli.carbon_intensity,
+        cli.carbon_zone
+            .as_ref()
+            .or(cli.carbon.fallback_zone.as_ref()),
+    ) {
+        (Some(g), _) => {
+            let (lo, hi) = INTENSITY_RANGE;
+            if !(lo..=hi).contains(&g) {
+                return Err(invalid(
+                    "carbon.intensity",
+                    g,
+                    format!("must be between {lo} and {hi} g/kWh"),
+                ));
+            }
+            Ok((FixedIntensity::custom(g).describing(signal, scope), false))
+        }
+        (None, Some(code)) => {
+            let zone = table.get(code).ok_or_else(|| {
+                invalid(zone_flag, code, format!("unknown zone; use an ISO 3166-1 alpha-2 code of one of the {} zones in the built-in table (e.g. DE, FR, US, IN, SG) or WORLD", table.len()))
+            })?;
+            Ok((FixedIntensity::zone(zone), false))
+        }
+        (None, None) => Ok((FixedIntensity::zone(table.world()), true)),
+    }
+}
+
+fn provider(
+    f: &CarbonFlags,
+    scope: Scope,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ProviderConfig, ConfigError> {
+    Ok(match f.provider {
+        Provider::Static => ProviderConfig::Static,
+        Provider::Electricitymaps => ProviderConfig::ElectricityMaps(electricitymaps::Settings {
+            url: base_url(
+                "carbon.electricitymaps.url",
+                f.electricitymaps_url.as_deref(),
+                electricitymaps::DEFAULT_URL,
+            )?,
+            zone: identifier(
+                "carbon.electricitymaps.zone",
+                f.electricitymaps_zone.as_deref(),
+            )?,
+            token: credential(
+                "carbon.electricitymaps.token-file",
+                f.electricitymaps_token_file.as_deref(),
+                electricitymaps::TOKEN_ENV,
+                env,
+            )?,
+            scope,
+        }),
+        Provider::Watttime => ProviderConfig::WattTime(watttime::Settings {
+            url: base_url(
+                "carbon.watttime.url",
+                f.watttime_url.as_deref(),
+                watttime::DEFAULT_URL,
+            )?,
+            region: identifier("carbon.watttime.region", f.watttime_region.as_deref())?,
+            signal_type: match f.watttime_signal_type {
+                WattTimeSignalFlag::Co2Moer => SignalType::Moer,
+                WattTimeSignalFlag::Co2Aoer => SignalType::Aoer,
+            },
+            username: credential(
+                "carbon.watttime.username-file",
+                f.watttime_username_file.as_deref(),
+                watttime::USERNAME_ENV,
+                env,
+            )?,
+            password: credential(
+                "carbon.watttime.password-file",
+                f.watttime_password_file.as_deref(),
+                watttime::PASSWORD_ENV,
+                env,
+            )?,
+        }),
+        Provider::Ukgrid => ProviderConfig::UkGrid {
+            url: base_url(
+                "carbon.ukgrid.url",
+                f.ukgrid_url.as_deref(),
+                ukgrid::DEFAULT_URL,
+            )?,
+            target: match (f.ukgrid_region, f.ukgrid_postcode.as_deref()) {
+                (Some(id), _) if (1..=17).contains(&id) => ukgrid::Target::Region(id),
+                (Some(id), _) => {
+                    return Err(invalid(
+                        "carbon.ukgrid.region",
+                        id,
+                        "must be 1 to 17 (14 DNO regions, 15 England, 16 Scotland, 17 Wales)",
+                    ))
+                }
+                (None, Some(code)) => ukgrid::Target::Postcode(outward_postcode(code)?),
+                (None, None) => ukgrid::Target::National,
+            },
+        },
+        Provider::Schedule => {
+            let Some(file) = &f.schedule_file else {
+                return Err(invalid(
+                    "carbon.schedule.file",
+                    "(unset)",
+                    "required with --carbon.provider=schedule",
+                ));
+            };
+            let offset = parse_offset(&f.schedule_utc_offset)
+                .map_err(|e| invalid("carbon.schedule.utc-offset", &f.schedule_utc_offset, e))?;
+            ProviderConfig::Schedule(
+                Schedule::load(file, offset)
+                    .map_err(|e| invalid("carbon.schedule.file", file.display(), e))?,
+            )
+        }
+    })
+}
+
+fn embodied(f: &EmbodiedFlags) -> Result<Option<Amortisation>, ConfigError> {
+    let years = f.lifetime_years.unwrap_or(DEFAULT_LIFETIME_YEARS);
+    if !(years > 0.0 && years <= 50.0) {
+        return Err(invalid(
+            "embodied.lifetime-years",
+            years,
+            "must be above 0 and at most 50",
+        ));
+    }
+    match f.kg_per_gpu {
+        None if f.lifetime_years.is_some() => Err(invalid(
+            "embodied.lifetime-years",
+            years,
+            "needs --embodied.kg-per-gpu",
+        )),
+        None => Ok(None),
+        Some(kg) if kg > 0.0 && kg <= MAX_KG_PER_GPU => Ok(Some(Amortisation::new(kg, years))),
+        Some(kg) => Err(invalid(
+            "embodied.kg-per-gpu",
+            kg,
+            format!("must be above 0 and at most {MAX_KG_PER_GPU}"),
+        )),
+    }
+}
+
+fn credential(
+    flag: &'static str,
+    file: Option<&Path>,
+    var: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Secret, ConfigError> {
+    secret::load(file, var, env).map_err(|e| match e {
+        SecretError::Missing => invalid(
+            flag,
+            "(unset)",
+            format!("no credential: set the environment variable {var} or --{flag}"),
+        ),
+        other => invalid(
+            flag,
+            file.map(|p| p.display().to_string())
+                .unwrap_or_else(|| var.to_string()),
+            other,
+        ),
+    })
+}
+
+fn identifier(flag: &'static str, value: Option<&str>) -> Result<String, ConfigError> {
+    match value {
+        None => Err(invalid(flag, "(unset)", "required with this provider")),
+        Some(v) if http::is_identifier(v) => Ok(v.to_string()),
+        Some(v) => Err(invalid(flag, v, "use only letters, digits, - and _")),
+    }
+}
+
+/// The outward part of a UK postcode (`RG10 1AA` → `RG10`), which is what the API takes.
+fn outward_postcode(text: &str) -> Result<String, ConfigError> {
+    let outward = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    if (2..=4).contains(&outward.len()) && outward.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(outward)
+    } else {
+        Err(invalid(
+            "carbon.ukgrid.postcode",
+            text,
+            "expected an outward postcode such as RG10 or SW1A",
+        ))
+    }
+}
+
+fn base_url(flag: &'static str, value: Option<&str>, default: &str) -> Result<String, ConfigError> {
+    let url = value.unwrap_or(default).trim_end_matches('/');
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() > "https://".len()
+        && !url.contains(|c: char| c.is_whitespace() || c == '?' || c == '#');
+    if ok {
+        Ok(url.to_string())
+    } else {
+        Err(invalid(
+            flag,
+            value.unwrap_or(default),
+            "expected an http:// or https:// base URL without query",
+        ))
+    }
+}
+
+fn positive(flag: &'static str, text: &str) -> Result<Duration, ConfigError> {
+    within(
+        flag,
+        text,
+        (Duration::from_secs(1), Duration::from_secs(366 * 86_400)),
+    )
+}
+
+fn within(
+    flag: &'static str,
+    text: &str,
+    (min, max): (Duration, Duration),
+) -> Result<Duration, ConfigError> {
+    let d = duration::parse(text).map_err(|e| invalid(flag, text, e))?;
+    if d < min || d > max {
+        return Err(invalid(
+            flag,
+            text,
+            format!("must be between {min:?} and {max:?}"),
+        ));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::carbon::ukgrid::Target;
+    use crate::config::Config;
+    use clap::Parser;
+
+    fn config(args: &[&str], env: &[(&str, &str)]) -> Result<CarbonConfig, ConfigError> {
+        let cli = Cli::try_parse_from(
+            ["gpu-carbon-exporter", "--demo"]
+                .into_iter()
+                .chain(args.iter().copied()),
+        )
+        .expect("flags parse");
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        Config::from_cli_env(cli, &lookup).map(|c| c.carbon)
+    }
+
+    fn temp(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("carbon-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn electricitymaps_with_token_from_env_and_fallback_zone() {
+        let c = config(
+            &[
+                "--carbon.provider=electricitymaps",
+                "--carbon.electricitymaps.zone=US-CAL-CISO",
+                "--carbon.fallback-zone=us",
+                "--carbon.refresh-interval=1m",
+                "--carbon.scope=direct",
+            ],
+            &[(electricitymaps::TOKEN_ENV, "tok\n")],
+        )
+        .expect("valid");
+        let ProviderConfig::ElectricityMaps(s) = &c.provider else {
+            panic!("{:?}", c.provider)
+        };
+        assert_eq!(
+            (s.url.as_str(), s.zone.as_str()),
+            (electricitymaps::DEFAULT_URL, "US-CAL-CISO")
+        );
+        assert_eq!((s.token.expose(), s.scope), ("tok", Scope::Direct));
+        assert_eq!(c.static_value.intensity().zone, "US");
+        assert_eq!(c.refresh, Some(Duration::from_secs(60)));
+        assert!(
+            !format!("{c:?}").contains("tok\""),
+            "the token must not appear in Debug"
+        );
+    }
+
+    #[test]
+    fn watttime_credentials_from_files() {
+        let user = temp("user", "alice\n");
+        let pass = temp("pass", "s3cret\n");
+        let c = config(
+            &[
+                "--carbon.provider=watttime",
+                "--carbon.watttime.region=CAISO_NORTH",
+                "--carbon.watttime.url=http://127.0.0.1:9/",
+                &format!("--carbon.watttime.username-file={}", user.display()),
+                &format!("--carbon.watttime.password-file={}", pass.display()),
+            ],
+            &[],
+        )
+        .expect("valid");
+        let ProviderConfig::WattTime(s) = &c.provider else {
+            panic!("{:?}", c.provider)
+        };
+        assert_eq!(
+            (s.username.expose(), s.password.expose()),
+            ("alice", "s3cret")
+        );
+        assert_eq!(
+            (s.url.as_str(), s.signal_type),
+            ("http://127.0.0.1:9", SignalType::Moer)
+        );
+        assert!(c.is_default);
+    }
+
+    #[test]
+    fn ukgrid_targets() {
+        let target = |args: &[&str]| match config(args, &[]).expect("valid").provider {
+            ProviderConfig::UkGrid { target, .. } => target,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(target(&["--carbon.provider=ukgrid"]), Target::National);
+        assert_eq!(
+            target(&["--carbon.provider=ukgrid", "--carbon.ukgrid.region=13"]),
+            Target::Region(13)
+        );
+        assert_eq!(
+            target(&[
+                "--carbon.provider=ukgrid",
+                "--carbon.ukgrid.postcode=rg10 9xx"
+            ]),
+            Target::Postcode("RG10".into())
+        );
+    }
+
+    #[test]
+    fn schedule_and_embodied() {
+        let file = temp("s.csv", "hour,grams_per_kwh\n0,100\n");
+        let c = config(
+            &[
+                "--carbon.provider=schedule",
+                &format!("--carbon.schedule.file={}", file.display()),
+                "--carbon.schedule.utc-offset=-05:00",
+                "--embodied.kg-per-gpu=150",
+                "--embodied.lifetime-years=4",
+            ],
+            &[],
+        )
+        .expect("valid");
+        let ProviderConfig::Schedule(s) = &c.provider else {
+            panic!("{:?}", c.provider)
+        };
+        assert_eq!((s.name.as_str(), s.utc_offset), ("s.csv", -18_000));
+        assert_eq!(c.embodied, Some(Amortisation::new(150.0, 4.0)));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_flag() {
+        let bad_schedule = temp("bad.csv", "hour,grams_per_kwh\n0,100\n0,200\n");
+        let bad = format!("--carbon.schedule.file={}", bad_schedule.display());
+        let em = [
+            "--carbon.provider=electricitymaps",
+            "--carbon.electricitymaps.zone=DE",
+        ];
+        let cases: Vec<(Vec<&str>, &str)> = vec![
+            (
+                vec!["--carbon.provider=electricitymaps"],
+                "carbon.electricitymaps.zone",
+            ),
+            (em.to_vec(), "carbon.electricitymaps.token-file"),
+            (
+                vec![
+                    "--carbon.provider=electricitymaps",
+                    "--carbon.electricitymaps.zone=DE&x",
+                ],
+                "carbon.electricitymaps.zone",
+            ),
+            (
+                vec![em[0], em[1], "--carbon.electricitymaps.url=ftp://x"],
+                "carbon.electricitymaps.url",
+            ),
+            (vec![em[0], em[1], "--carbon.zone=DE"], "carbon.zone"),
+            (
+                vec![em[0], em[1], "--carbon.fallback-zone=XX"],
+                "carbon.fallback-zone",
+            ),
+            (vec!["--carbon.fallback-zone=DE"], "carbon.fallback-zone"),
+            (
+                vec!["--carbon.electricitymaps.zone=DE"],
+                "carbon.electricitymaps.zone",
+            ),
+            (
+                vec!["--carbon.provider=watttime", "--carbon.watttime.region=X"],
+                "carbon.watttime.username-file",
+            ),
+            (
+                vec!["--carbon.provider=ukgrid", "--carbon.ukgrid.region=18"],
+                "carbon.ukgrid.region",
+            ),
+            (
+                vec!["--carbon.provider=ukgrid", "--carbon.ukgrid.postcode=R"],
+                "carbon.ukgrid.postcode",
+            ),
+            (vec!["--carbon.provider=schedule"], "carbon.schedule.file"),
+            (
+                vec!["--carbon.provider=schedule", &bad],
+                "carbon.schedule.file",
+            ),
+            (vec!["--carbon.max-age=0"], "carbon.max-age"),
+            (
+                vec!["--carbon.refresh-interval=10ms"],
+                "carbon.refresh-interval",
+            ),
+            (vec!["--carbon.http-timeout=1h"], "carbon.http-timeout"),
+            (vec!["--embodied.kg-per-gpu=-1"], "embodied.kg-per-gpu"),
+            (
+                vec!["--embodied.lifetime-years=3"],
+                "embodied.lifetime-years",
+            ),
+            (
+                vec!["--embodied.kg-per-gpu=100", "--embodied.lifetime-years=0"],
+                "embodied.lifetime-years",
+            ),
+        ];
+        for (args, flag) in cases {
+            let err = config(&args, &[]).expect_err(flag);
+            assert_eq!(err.flag, flag, "{args:?}: {err}");
+            assert!(err.to_string().contains(&format!("--{flag}")), "{err}");
+        }
+        let err = config(&["--carbon.provider=schedule", &bad], &[]).expect_err("bad file");
+        assert!(err.to_string().contains("bad.csv line 3"), "{err}");
+    }
+}
