@@ -2,6 +2,10 @@
 //! against the simulated backend and against the fake `libnvidia-ml.so` in `tests/fake-nvml`.
 //! One test binary (as ripgrep does) so the whole suite links once.
 
+mod carbon_live;
+mod carbon_mock;
+mod carbon_schedule;
+mod carbon_watttime;
 mod cli;
 mod deploy;
 mod golden;
