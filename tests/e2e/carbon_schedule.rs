@@ -171,3 +171,39 @@ fn embodied_emissions_are_amortised_per_gpu_apart_from_operational_co2e() {
     assert_eq!(b.find("gpu_embodied_co2e_grams_total", &[]).len(), 4);
     crate::support::assert_promtool_clean(&b.text);
 }
+
+#[test]
+fn embodied_totals_continue_across_a_restart_with_a_state_file() {
+    let state = temp_file("placeholder", "").with_file_name("embodied-state.json");
+    let state_flag = format!("--state.file={}", state.display());
+    let args = [
+        "--demo",
+        "--sample.interval=100ms",
+        "--embodied.kg-per-gpu=1000",
+        "--embodied.lifetime-years=1",
+        "--state.flush-interval=1s",
+        &state_flag,
+    ];
+    let first = Exporter::start(&args, &[]);
+    first.wait_ready();
+    std::thread::sleep(Duration::from_millis(1_000));
+    assert_eq!(first.terminate().code(), Some(0));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).expect("state")).expect("json");
+    let saved_g = saved["devices"][0]["embodied_g"]
+        .as_f64()
+        .expect("embodied_g");
+    assert!(saved_g > 0.0, "{saved}");
+
+    let second = Exporter::start(&args, &[]);
+    second.wait_ready();
+    let s = second.scrape();
+    let uuid = saved["devices"][0]["uuid"].as_str().expect("uuid");
+    let now = s.value("gpu_embodied_co2e_grams_total", &[("uuid", uuid)]);
+    // Continues from the saved value; the time it was down is not amortised.
+    let rate = 1e6 / (365.25 * 86_400.0);
+    assert!(
+        now >= saved_g && now < saved_g + 5.0 * rate,
+        "{now} vs saved {saved_g}"
+    );
+}
