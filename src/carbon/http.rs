@@ -169,6 +169,30 @@ mod tests {
         }
     }
 
+    /// The rustls client (ring provider, webpki roots) builds and fails cleanly on a server
+    /// that doesn't speak TLS; a deadline cuts a server that never answers.
+    #[test]
+    fn tls_and_timeouts_fail_as_errors_not_panics() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for (i, stream) in listener.incoming().take(2).enumerate() {
+                let Ok(mut stream) = stream else { continue };
+                if i == 0 {
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\n\r\n");
+                } else {
+                    std::thread::sleep(Duration::from_millis(800));
+                }
+            }
+        });
+        let http = Http::new(Duration::from_millis(300));
+        let tls = http.get(&format!("https://{addr}/"), &[]);
+        assert!(matches!(tls, Err(FetchError::Transport(_))), "{tls:?}");
+        let silent = http.get(&format!("http://{addr}/"), &[]);
+        assert_eq!(silent, Err(FetchError::Timeout));
+    }
+
     #[test]
     fn errors_say_what_happened() {
         let e = FetchError::RateLimited {
