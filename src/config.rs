@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod carbon;
+mod checks;
 
 use crate::cli::{Cli, LogFormat, LogLevel};
 use crate::duration;
@@ -135,7 +136,11 @@ impl Config {
                 0 => return Err(invalid("web.max-requests", 0, "must be at least 1")),
                 n => n,
             },
-            sample_interval: sample_interval(&cli.sample_interval)?,
+            sample_interval: checks::within(
+                "sample.interval",
+                &cli.sample_interval,
+                INTERVAL_RANGE,
+            )?,
             sources,
             state,
             carbon,
@@ -185,15 +190,11 @@ fn sources(cli: &Cli) -> Result<Sources, ConfigError> {
 }
 
 fn state(cli: &Cli) -> Result<Option<StateConfig>, ConfigError> {
-    let flush = duration::parse(&cli.state_flush_interval)
-        .map_err(|e| invalid("state.flush-interval", &cli.state_flush_interval, e))?;
-    if flush < Duration::from_secs(1) || flush > Duration::from_secs(3600) {
-        return Err(invalid(
-            "state.flush-interval",
-            &cli.state_flush_interval,
-            "must be between 1s and 1h",
-        ));
-    }
+    let flush = checks::within(
+        "state.flush-interval",
+        &cli.state_flush_interval,
+        (Duration::from_secs(1), Duration::from_secs(3600)),
+    )?;
     let retention = duration::parse(&cli.state_retention)
         .map_err(|e| invalid("state.retention", &cli.state_retention, e))?;
     let Some(path) = &cli.state_file else {
@@ -263,19 +264,6 @@ fn telemetry_path(path: String) -> Result<String, ConfigError> {
         ));
     }
     Ok(path)
-}
-
-fn sample_interval(text: &str) -> Result<Duration, ConfigError> {
-    let d = duration::parse(text).map_err(|e| invalid("sample.interval", text, e))?;
-    let (min, max) = INTERVAL_RANGE;
-    if d < min || d > max {
-        return Err(invalid(
-            "sample.interval",
-            text,
-            format!("must be between {min:?} and {max:?}"),
-        ));
-    }
-    Ok(d)
 }
 
 #[cfg(test)]
