@@ -114,6 +114,85 @@ pub struct Cli {
     )]
     pub path_sysfs: PathBuf,
 
+    /// Split each GPU's energy and CO2e among the workloads (users, pods, Slurm jobs) running
+    /// on it (on by default; --no-collector.attribution turns it off).
+    #[arg(
+        long = "collector.attribution",
+        overrides_with = "no_collector_attribution"
+    )]
+    pub collector_attribution: bool,
+    /// Do not attribute energy to workloads.
+    #[arg(
+        long = "no-collector.attribution",
+        env = "GPU_CARBON_EXPORTER_NO_COLLECTOR_ATTRIBUTION"
+    )]
+    pub no_collector_attribution: bool,
+
+    /// Workload labels, comma-separated, from user, namespace, pod, container, slurm_job; empty
+    /// for per-GPU attribution only.
+    #[arg(
+        long = "attribution.labels",
+        env = "GPU_CARBON_EXPORTER_ATTRIBUTION_LABELS",
+        default_value = "user,namespace,pod,slurm_job",
+        value_name = "LIST"
+    )]
+    pub attribution_labels: String,
+
+    /// How long a workload that ended stays exported with its final totals.
+    #[arg(
+        long = "attribution.retention",
+        env = "GPU_CARBON_EXPORTER_ATTRIBUTION_RETENTION",
+        default_value = "10m",
+        value_name = "DURATION"
+    )]
+    pub attribution_retention: String,
+
+    /// Most workload series (per GPU and label set); further workloads are counted in an
+    /// overflow bucket whose labels are all _overflow_.
+    #[arg(
+        long = "attribution.max-series",
+        env = "GPU_CARBON_EXPORTER_ATTRIBUTION_MAX_SERIES",
+        default_value_t = 2000,
+        value_name = "N"
+    )]
+    pub attribution_max_series: usize,
+
+    /// Where the host's procfs is mounted (the host's /proc inside a container, with hostPID).
+    #[arg(
+        long = "path.procfs",
+        env = "GPU_CARBON_EXPORTER_PATH_PROCFS",
+        default_value = "/proc",
+        value_name = "DIR"
+    )]
+    pub path_procfs: PathBuf,
+
+    /// Where the host's root filesystem is mounted, for /etc/passwd.
+    #[arg(
+        long = "path.rootfs",
+        env = "GPU_CARBON_EXPORTER_PATH_ROOTFS",
+        default_value = "/",
+        value_name = "DIR"
+    )]
+    pub path_rootfs: PathBuf,
+
+    /// Kubelet pod-resources socket, for pod names and namespaces; empty to not use it.
+    #[arg(
+        long = "kubernetes.pod-resources-socket",
+        env = "GPU_CARBON_EXPORTER_KUBERNETES_POD_RESOURCES_SOCKET",
+        default_value = "/var/lib/kubelet/pod-resources/kubelet.sock",
+        value_name = "FILE"
+    )]
+    pub pod_resources_socket: String,
+
+    /// How often the pod-resources socket is asked for the pods on the node.
+    #[arg(
+        long = "kubernetes.refresh-interval",
+        env = "GPU_CARBON_EXPORTER_KUBERNETES_REFRESH_INTERVAL",
+        default_value = "15s",
+        value_name = "DURATION"
+    )]
+    pub kubernetes_refresh_interval: String,
+
     /// Estimate power from utilization for every GPU, even where a power sensor exists.
     #[arg(long = "estimate.force", env = "GPU_CARBON_EXPORTER_ESTIMATE_FORCE")]
     pub estimate_force: bool,

@@ -8,6 +8,7 @@ use std::time::Duration;
 mod carbon;
 mod checks;
 
+use crate::attribution;
 use crate::cli::{Cli, LogFormat, LogLevel};
 use crate::duration;
 use crate::energy::PowerModel;
@@ -82,6 +83,22 @@ pub struct StateConfig {
     pub retention: Duration,
 }
 
+/// `--collector.attribution` and `--attribution.*`, `--path.procfs`, `--path.rootfs`,
+/// `--kubernetes.*`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributionConfig {
+    /// Labels, retention and series cap.
+    pub settings: attribution::Settings,
+    /// `--path.procfs`.
+    pub procfs: PathBuf,
+    /// `--path.rootfs`.
+    pub rootfs: PathBuf,
+    /// `--kubernetes.pod-resources-socket`, unless empty.
+    pub pod_resources: Option<PathBuf>,
+    /// `--kubernetes.refresh-interval`.
+    pub kubernetes_refresh: Duration,
+}
+
 /// Everything `run` needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -99,6 +116,8 @@ pub struct Config {
     pub sources: Sources,
     /// The persistent ledger, if `--state.file` is set.
     pub state: Option<StateConfig>,
+    /// Per-workload attribution, unless `--no-collector.attribution`.
+    pub attribution: Option<AttributionConfig>,
     /// Carbon accounting settings.
     pub carbon: CarbonConfig,
     /// `--log.level`.
@@ -121,7 +140,9 @@ impl Config {
         let sources = sources(&cli)?;
         let state = state(&cli)?;
         let carbon = carbon::carbon(&cli, env)?;
+        let attribution = attribution_config(&cli)?;
         Ok(Config {
+            attribution,
             listen: cli
                 .listen_address
                 .iter()
@@ -207,6 +228,61 @@ fn state(cli: &Cli) -> Result<Option<StateConfig>, ConfigError> {
         path: path.clone(),
         flush_interval: flush,
         retention,
+    }))
+}
+
+fn attribution_config(cli: &Cli) -> Result<Option<AttributionConfig>, ConfigError> {
+    let mut labels = Vec::new();
+    for name in cli
+        .attribution_labels
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let label = attribution::Label::parse(name).ok_or_else(|| {
+            invalid(
+                "attribution.labels",
+                &cli.attribution_labels,
+                format!("unknown label {name:?}; choose from user, namespace, pod, container, slurm_job"),
+            )
+        })?;
+        labels.push(label);
+    }
+    labels.sort();
+    labels.dedup();
+    let retention = duration::parse(&cli.attribution_retention)
+        .map_err(|e| invalid("attribution.retention", &cli.attribution_retention, e))?;
+    if cli.attribution_max_series == 0 {
+        return Err(invalid("attribution.max-series", 0, "must be at least 1"));
+    }
+    let refresh = duration::parse(&cli.kubernetes_refresh_interval).map_err(|e| {
+        invalid(
+            "kubernetes.refresh-interval",
+            &cli.kubernetes_refresh_interval,
+            e,
+        )
+    })?;
+    if refresh < Duration::from_millis(100) || refresh > Duration::from_secs(3600) {
+        return Err(invalid(
+            "kubernetes.refresh-interval",
+            &cli.kubernetes_refresh_interval,
+            "must be between 100ms and 1h",
+        ));
+    }
+    if cli.no_collector_attribution {
+        return Ok(None);
+    }
+    let socket = &cli.pod_resources_socket;
+    Ok(Some(AttributionConfig {
+        settings: attribution::Settings {
+            labels,
+            retention,
+            max_series: cli.attribution_max_series,
+        },
+        procfs: cli.path_procfs.clone(),
+        rootfs: cli.path_rootfs.clone(),
+        pod_resources: (!socket.is_empty()).then(|| PathBuf::from(socket)),
+        kubernetes_refresh: refresh,
     }))
 }
 
@@ -297,6 +373,35 @@ mod tests {
         assert_eq!(c.carbon.max_age, Duration::from_secs(7_200));
         assert_eq!(c.carbon.embodied, None);
         assert_eq!(c.carbon.pue, 1.0);
+        let a = c.attribution.expect("attribution on by default");
+        let names: Vec<&str> = a.settings.labels.iter().map(|l| l.as_str()).collect();
+        assert_eq!(names, ["namespace", "pod", "slurm_job", "user"]);
+        assert_eq!(a.settings.retention, Duration::from_secs(600));
+        assert_eq!(a.settings.max_series, 2000);
+        assert_eq!(a.procfs, PathBuf::from("/proc"));
+        assert_eq!(
+            a.pod_resources,
+            Some(PathBuf::from("/var/lib/kubelet/pod-resources/kubelet.sock"))
+        );
+    }
+
+    #[test]
+    fn attribution_flags() {
+        let c = config(&[
+            "--attribution.labels=user, container,user",
+            "--kubernetes.pod-resources-socket=",
+            "--path.procfs=/host/proc",
+        ])
+        .expect("valid");
+        let a = c.attribution.expect("on");
+        assert_eq!(
+            a.settings.labels,
+            [attribution::Label::Container, attribution::Label::User]
+        );
+        assert_eq!(a.pod_resources, None);
+        assert_eq!(a.procfs, PathBuf::from("/host/proc"));
+        let c = config(&["--no-collector.attribution"]).expect("valid");
+        assert!(c.attribution.is_none());
     }
 
     #[test]
@@ -337,7 +442,14 @@ mod tests {
 
     #[test]
     fn each_bad_value_names_its_flag() {
-        let cases: [(&[&str], &str); 14] = [
+        let cases: [(&[&str], &str); 18] = [
+            (&["--attribution.labels=user,pid"], "attribution.labels"),
+            (&["--attribution.retention=soon"], "attribution.retention"),
+            (&["--attribution.max-series=0"], "attribution.max-series"),
+            (
+                &["--kubernetes.refresh-interval=1ms"],
+                "kubernetes.refresh-interval",
+            ),
             (&["--carbon.zone=XX"], "carbon.zone"),
             (&["--carbon.intensity=-5"], "carbon.intensity"),
             (&["--carbon.intensity=NaN"], "carbon.intensity"),

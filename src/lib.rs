@@ -9,6 +9,8 @@
 //!   and [`backend::simulated`] (`--demo`).
 //! - [`energy`]: the pure accounting core — counter differences with reset handling, trapezoid
 //!   integration, plausibility, per-GPU ledgers of energy, idle energy and CO2e.
+//! - [`attribution`]: who used the energy — each GPU's energy and CO2e split among the
+//!   workloads on it (user, pod, Slurm job), identities from `/proc` and the kubelet.
 //! - [`carbon`]: carbon intensity providers (static, zone table, schedule file, Electricity
 //!   Maps, WattTime, GB Carbon Intensity API, refreshed in the background) and embodied
 //!   emissions.
@@ -20,6 +22,7 @@
 //!
 //! [`Exporter::start`] wires these together; `main` only parses, logs and exits.
 
+pub mod attribution;
 pub mod backend;
 pub mod carbon;
 pub mod cli;
@@ -134,6 +137,9 @@ impl Exporter {
         };
         let sampler = Sampler::new(backends, intensity.provider, settings, collectors.clone());
         let mut sampler = sampler;
+        if let Some(a) = &config.attribution {
+            sampler.attribute(attributor(a, &config.sources, &sampler));
+        }
         let health = config
             .state
             .as_ref()
@@ -246,6 +252,45 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let exporter = Exporter::start(&config, Arc::new(SystemClock::new())).await?;
     exporter.serve(shutdown).await;
     Ok(())
+}
+
+/// The attributor for `config`: `--demo` GPUs get made-up identities and pods; real ones are
+/// resolved from procfs and, where the socket is set, the kubelet's pod-resources API.
+fn attributor(
+    config: &config::AttributionConfig,
+    sources: &Sources,
+    sampler: &Sampler,
+) -> attribution::Attributor {
+    use attribution::identity::{ProcResolver, Resolver};
+    use backend::simulated::demo;
+    let (resolver, pods): (Box<dyn Resolver>, _) = match &sources.nvidia {
+        Some(NvidiaSource::Simulated { .. }) => {
+            let gpus: Vec<_> = sampler
+                .inventory()
+                .filter(|(c, _, _)| *c == "simulated")
+                .map(|(_, d, _)| d.clone())
+                .collect();
+            // The sender may go: a receiver keeps the last value.
+            let (_, pods) = watch::channel(demo::pods(&gpus));
+            (Box::new(demo::DemoResolver), Some(pods))
+        }
+        _ => {
+            let resolver = ProcResolver::new(config.procfs.clone(), config.rootfs.clone());
+            let pods = config.pod_resources.as_ref().map(|socket| {
+                attribution::kubernetes::spawn(socket.clone(), config.kubernetes_refresh)
+            });
+            (Box::new(resolver), pods)
+        }
+    };
+    info!(
+        labels = ?config.settings.labels.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
+        retention = ?config.settings.retention,
+        max_series = config.settings.max_series,
+        procfs = %config.procfs.display(),
+        pod_resources = ?config.pod_resources,
+        "Attributing GPU energy to workloads"
+    );
+    attribution::Attributor::new(&config.settings, resolver, pods)
 }
 
 /// Applies what loading the state file found; returns whether to keep saving it.

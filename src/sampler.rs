@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::attribution::Attributor;
 use crate::backend::{Backend, DeviceError, DeviceInfo, DeviceKind, Reading};
 use crate::carbon::embodied::Amortisation;
 use crate::carbon::IntensityProvider;
@@ -20,7 +21,7 @@ use crate::snapshot::{
     CollectorStatus, CounterMark, DeviceSnapshot, ErrorCounts, ErrorKind, Snapshot,
 };
 use crate::state::StateFile;
-use crate::units::{Grams, Watts};
+use crate::units::{Grams, Joules, Watts};
 
 /// The latest snapshot, `None` until the first tick.
 pub type Published = watch::Receiver<Option<Arc<Snapshot>>>;
@@ -96,6 +97,8 @@ pub struct Sampler {
     /// Devices from the state file that are gone, exported until their retention ends.
     retained: Vec<DeviceSnapshot>,
     retention: Duration,
+    /// Splits each GPU's energy among its workloads, when enabled.
+    attribution: Option<Attributor>,
 }
 
 impl Sampler {
@@ -126,7 +129,22 @@ impl Sampler {
             collectors,
             retained: Vec::new(),
             retention: Duration::ZERO,
+            attribution: None,
         }
+    }
+
+    /// Splits every GPU's energy among the workloads on it from now on, asking the backends to
+    /// list their processes.
+    pub fn attribute(&mut self, attributor: Attributor) {
+        for source in &mut self.sources {
+            source.backend.watch_processes();
+        }
+        self.attribution = Some(attributor);
+    }
+
+    /// The attributor, to restore saved workload totals into.
+    pub fn attributor(&mut self) -> Option<&mut Attributor> {
+        self.attribution.as_mut()
     }
 
     /// Continues from a saved state at time `now`: live devices resume their totals (and their
@@ -195,17 +213,38 @@ impl Sampler {
             pue: self.pue,
             intensity: intensity.value,
         };
+        if let Some(a) = &mut self.attribution {
+            a.begin();
+        }
         for source in &mut self.sources {
             for (position, state) in source.states.iter_mut().enumerate() {
                 let result = source.backend.read(position);
-                let uuid = &source.backend.devices()[position].uuid;
+                let info = &source.backend.devices()[position];
                 match result {
-                    Ok(reading) => state.record(now, reading, factors, uuid),
-                    Err(err) => state.fail(&err, uuid),
+                    Ok(mut reading) => {
+                        let processes = reading.processes.take();
+                        let (energy, co2e) = state.record(now, reading, factors, &info.uuid);
+                        if let Some(a) = self
+                            .attribution
+                            .as_mut()
+                            .filter(|_| info.kind == DeviceKind::Gpu)
+                        {
+                            a.account(
+                                info,
+                                processes.as_deref(),
+                                energy,
+                                co2e,
+                                state.power,
+                                now.unix,
+                            );
+                        }
+                    }
+                    Err(err) => state.fail(&err, &info.uuid),
                 }
             }
         }
         self.expire(now.unix);
+        let attribution = self.attribution.as_mut().map(|a| a.finish(now.unix));
         let live = self.sources.iter().flat_map(|s| s.snapshot(embodied));
         Snapshot {
             taken_at_unix: now.unix,
@@ -215,6 +254,7 @@ impl Sampler {
             pue: self.pue,
             devices: live.chain(self.retained.iter().cloned()).collect(),
             collectors: self.collectors.clone(),
+            attribution,
         }
     }
 }
@@ -268,7 +308,15 @@ impl DeviceState {
         }
     }
 
-    fn record(&mut self, now: Timestamp, reading: Reading, factors: Factors, uuid: &str) {
+    /// Accounts one reading; returns the energy and emissions it added.
+    fn record(
+        &mut self,
+        now: Timestamp,
+        reading: Reading,
+        factors: Factors,
+        uuid: &str,
+    ) -> (Joules, Grams) {
+        let before = self.ledger.totals();
         if !self.up {
             info!(uuid, "Device readable again");
         }
@@ -312,6 +360,11 @@ impl DeviceState {
         self.power = outcome.power;
         self.power_limit = reading.power_limit;
         self.utilization = reading.utilization;
+        let after = self.ledger.totals();
+        (
+            Joules(after.energy.0 - before.energy.0),
+            Grams(after.co2e.0 - before.co2e.0),
+        )
     }
 
     fn fail(&mut self, err: &DeviceError, uuid: &str) {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::attribution::AttributionSnapshot;
 use crate::backend::{DeviceInfo, DeviceKind};
 use crate::carbon::{Intensity, ProviderStatus};
 use crate::energy::{EnergySource, Totals};
@@ -25,6 +26,8 @@ pub struct Snapshot {
     pub devices: Vec<DeviceSnapshot>,
     /// Which collectors are enabled and whether they started.
     pub collectors: Vec<CollectorStatus>,
+    /// Per-workload totals, when attribution is enabled.
+    pub attribution: Option<AttributionSnapshot>,
 }
 
 impl Snapshot {

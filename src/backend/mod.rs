@@ -78,6 +78,18 @@ pub struct Reading {
     pub power_limit: Option<Watts>,
     /// Readings that are supported but failed this tick.
     pub failed: Vec<Field>,
+    /// Processes on the device, once [`Backend::watch_processes`] was called; `None` where the
+    /// device can't list them or the listing failed this tick.
+    pub processes: Option<Vec<ProcessUse>>,
+}
+
+/// A process holding a GPU at a sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProcessUse {
+    /// Its PID, in the host's PID namespace.
+    pub pid: u32,
+    /// Its SM utilization (0–1) over the interval, `None` where the device gave no sample.
+    pub sm_utilization: Option<f64>,
 }
 
 /// One kind of reading.
@@ -112,4 +124,7 @@ pub trait Backend: Send {
     fn devices(&self) -> &[DeviceInfo];
     /// Reads device `position` (its place in [`Backend::devices`]).
     fn read(&mut self, position: usize) -> Result<Reading, DeviceError>;
+    /// Also lists the processes on each device from now on (for attribution). Backends that
+    /// can't leave [`Reading::processes`] at `None`.
+    fn watch_processes(&mut self) {}
 }

@@ -10,6 +10,8 @@ use super::{Backend, Capabilities, DeviceError, DeviceInfo, Reading};
 use crate::clock::Clock;
 use crate::units::Watts;
 
+pub mod demo;
+
 /// Board power limit of the simulated H100 SXM (700 W, NVIDIA H100 datasheet, 2023).
 const LIMIT_W: f64 = 700.0;
 /// Energy (µJ) the simulated counters show at start, as if the driver had been loaded for days.
@@ -93,6 +95,7 @@ pub struct SimulatedBackend {
     devices: Vec<DeviceInfo>,
     clock: Arc<dyn Clock>,
     origin: f64,
+    processes: bool,
 }
 
 impl SimulatedBackend {
@@ -119,6 +122,7 @@ impl SimulatedBackend {
             devices,
             clock,
             origin,
+            processes: false,
         }
     }
 }
@@ -134,6 +138,10 @@ impl Backend for SimulatedBackend {
 
     fn devices(&self) -> &[DeviceInfo] {
         &self.devices
+    }
+
+    fn watch_processes(&mut self) {
+        self.processes = true;
     }
 
     fn read(&mut self, position: usize) -> Result<Reading, DeviceError> {
@@ -153,6 +161,9 @@ impl Backend for SimulatedBackend {
             utilization: Some(profile.utilization(t)),
             power_limit: Some(Watts(LIMIT_W)),
             failed: Vec::new(),
+            processes: self
+                .processes
+                .then(|| demo::processes(info.index, profile.utilization(t))),
         })
     }
 }

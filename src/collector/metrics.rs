@@ -163,8 +163,46 @@ pub const STATE_SET_ASIDE: Spec = spec(
     "State files found corrupt or unreadable at start and renamed to <file>.corrupt-<time>.",
 );
 
+pub const WORKLOAD_ENERGY: Spec = spec("gpu_workload_energy_kwh_total", COUNTER, GPU,
+    "Part of gpu_energy_kwh_total attributed to a workload (labels from --attribution.labels), in kWh: by SM-utilization share, else equally among the processes on the GPU.");
+pub const WORKLOAD_CO2E: Spec = spec(
+    "gpu_workload_co2e_grams_total",
+    COUNTER,
+    GPU,
+    "Part of gpu_co2e_grams_total attributed to a workload, in grams CO2e.",
+);
+pub const WORKLOAD_POWER: Spec = spec(
+    "gpu_workload_power_watts",
+    GAUGE,
+    GPU,
+    "A workload's share of the GPU's power at the latest sample, in watts; absent once it ended.",
+);
+pub const UNATTRIBUTED_ENERGY: Spec = spec("gpu_unattributed_energy_kwh_total", COUNTER, GPU,
+    "Part of gpu_energy_kwh_total drawn while no process was on the GPU (or its processes could not be listed), in kWh.");
+pub const UNATTRIBUTED_CO2E: Spec = spec(
+    "gpu_unattributed_co2e_grams_total",
+    COUNTER,
+    GPU,
+    "Emissions of gpu_unattributed_energy_kwh_total, in grams CO2e.",
+);
+pub const ATTRIBUTION_SERIES: Spec = spec(
+    "gpu_carbon_exporter_attribution_series",
+    GAUGE,
+    &[],
+    "Workload series exported (live and retained), against --attribution.max-series.",
+);
+pub const KUBERNETES_UP: Spec = spec("gpu_carbon_exporter_kubernetes_pod_resources_up", GAUGE, &[],
+    "1 if the kubelet pod-resources API answered at the latest refresh; 0 if not, and pods are then labelled by UID only.");
+
 /// All of the above, for the collector's descriptors.
-pub const ALL: [&Spec; 31] = [
+pub const ALL: [&Spec; 38] = [
+    &WORKLOAD_ENERGY,
+    &WORKLOAD_CO2E,
+    &WORKLOAD_POWER,
+    &UNATTRIBUTED_ENERGY,
+    &UNATTRIBUTED_CO2E,
+    &ATTRIBUTION_SERIES,
+    &KUBERNETES_UP,
     &INFO,
     &UP,
     &POWER,

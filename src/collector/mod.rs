@@ -11,6 +11,7 @@ use std::sync::Arc;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 
+use crate::attribution::AttributionSnapshot;
 use crate::backend::DeviceKind;
 use crate::energy::EnergySource;
 use crate::sampler::Published;
@@ -97,6 +98,18 @@ struct Families(HashMap<&'static str, MetricFamily>);
 impl Families {
     /// Adds one sample; `values` are the label values in the order of `spec.labels`.
     fn add(&mut self, spec: &Spec, values: &[&str], value: f64) {
+        let pairs: Vec<(&str, &str)> = spec
+            .labels
+            .iter()
+            .copied()
+            .zip(values.iter().copied())
+            .collect();
+        self.add_labelled(spec, pairs, value);
+    }
+
+    /// Adds one sample with labels chosen at run time (sorted here by name).
+    fn add_labelled(&mut self, spec: &Spec, mut pairs: Vec<(&str, &str)>, value: f64) {
+        pairs.sort_by_key(|(name, _)| *name);
         let family = self.0.entry(spec.name).or_insert_with(|| {
             let mut f = MetricFamily::default();
             f.set_name(spec.name.to_string());
@@ -104,10 +117,8 @@ impl Families {
             f.set_field_type(spec.kind);
             f
         });
-        let labels = spec
-            .labels
-            .iter()
-            .zip(values)
+        let labels = pairs
+            .into_iter()
             .map(|(name, value)| {
                 let mut pair = LabelPair::default();
                 pair.set_name(name.to_string());
@@ -157,6 +168,37 @@ fn render(s: &Snapshot, out: &mut Families) {
     }
     for host in s.of_kind(DeviceKind::HostDomain) {
         render_host(host, out);
+    }
+    if let Some(a) = &s.attribution {
+        render_attribution(a, out);
+    }
+}
+
+fn render_attribution(a: &AttributionSnapshot, out: &mut Families) {
+    out.add(&ATTRIBUTION_SERIES, &[], a.workloads.len() as f64);
+    if let Some(up) = a.kubernetes_up {
+        out.add(&KUBERNETES_UP, &[], if up { 1.0 } else { 0.0 });
+    }
+    for w in &a.workloads {
+        let index = w.gpu.to_string();
+        let mut pairs = vec![("gpu", index.as_str()), ("uuid", w.uuid.as_str())];
+        pairs.extend(
+            a.labels
+                .iter()
+                .copied()
+                .zip(w.labels.iter().map(String::as_str)),
+        );
+        out.add_labelled(&WORKLOAD_ENERGY, pairs.clone(), w.energy.kwh());
+        out.add_labelled(&WORKLOAD_CO2E, pairs.clone(), w.co2e.0);
+        if let Some(p) = w.power {
+            out.add_labelled(&WORKLOAD_POWER, pairs, p.0);
+        }
+    }
+    for u in &a.unattributed {
+        let index = u.gpu.to_string();
+        let id: [&str; 2] = [&index, &u.uuid];
+        out.add(&UNATTRIBUTED_ENERGY, &id, u.energy.kwh());
+        out.add(&UNATTRIBUTED_CO2E, &id, u.co2e.0);
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::Nvml;
 
-use super::{NvmlApi, RawReading};
+use super::{NvmlApi, ProcessSample, RawReading};
 use crate::backend::Capabilities;
 
 /// The library name NVML is loaded by when `--nvml.library-path` is not given.
@@ -79,5 +79,42 @@ impl NvmlApi for NvmlLibrary {
                 .then(|| device.utilization_rates().map(|u| u.gpu)),
             power_limit_mw: ask.power_limit.then(|| device.enforced_power_limit()),
         })
+    }
+
+    fn running_processes(&self, uuid: &str) -> Result<Vec<u32>, NvmlError> {
+        let device = self.nvml.device_by_uuid(uuid)?;
+        let mut pids: Vec<u32> = device
+            .running_compute_processes()?
+            .into_iter()
+            .map(|p| p.pid)
+            .collect();
+        match device.running_graphics_processes() {
+            Ok(graphics) => pids.extend(graphics.into_iter().map(|p| p.pid)),
+            // Compute-only boards (and MIG) don't list graphics processes.
+            Err(NvmlError::NotSupported) => {}
+            Err(err) => return Err(err),
+        }
+        Ok(pids)
+    }
+
+    fn process_utilization(
+        &self,
+        uuid: &str,
+        since_us: u64,
+    ) -> Result<Vec<ProcessSample>, NvmlError> {
+        let device = self.nvml.device_by_uuid(uuid)?;
+        match device.process_utilization_stats(since_us) {
+            Ok(samples) => Ok(samples
+                .into_iter()
+                .map(|s| ProcessSample {
+                    pid: s.pid,
+                    timestamp_us: s.timestamp,
+                    sm_pct: s.sm_util,
+                })
+                .collect()),
+            // NVML answers NOT_FOUND when no sample is newer than `since_us`.
+            Err(NvmlError::NotFound) => Ok(Vec::new()),
+            Err(err) => Err(err),
+        }
     }
 }

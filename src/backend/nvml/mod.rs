@@ -11,9 +11,9 @@ mod library;
 pub use library::{InitError, NvmlLibrary};
 
 use nvml_wrapper::error::NvmlError;
-use tracing::warn;
+use tracing::{debug, info, warn};
 
-use super::{Backend, Capabilities, DeviceError, DeviceInfo, Field, Reading};
+use super::{Backend, Capabilities, DeviceError, DeviceInfo, Field, ProcessUse, Reading};
 use crate::units::Watts;
 
 /// Raw answers for one device; `None` where the reading was not asked for.
@@ -29,6 +29,17 @@ pub struct RawReading {
     pub power_limit_mw: Option<Result<u32, NvmlError>>,
 }
 
+/// One per-process utilization sample (`nvmlProcessUtilizationSample_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessSample {
+    /// The process.
+    pub pid: u32,
+    /// CPU timestamp of the sample, µs.
+    pub timestamp_us: u64,
+    /// SM utilization, percent.
+    pub sm_pct: u32,
+}
+
 /// The NVML calls the exporter makes. Devices are addressed by UUID, so a GPU that falls off the
 /// bus and comes back is found again even if its index changed.
 pub trait NvmlApi: Send {
@@ -38,6 +49,20 @@ pub trait NvmlApi: Send {
     fn identity(&self, index: u32) -> Result<(String, String), NvmlError>;
     /// Reads the fields `ask` selects from the GPU with `uuid`; `Err` if the GPU can't be found.
     fn read(&self, uuid: &str, ask: Capabilities) -> Result<RawReading, NvmlError>;
+    /// PIDs of the compute and graphics processes on the GPU
+    /// (`nvmlDeviceGetComputeRunningProcesses_v3`, `nvmlDeviceGetGraphicsRunningProcesses_v3`).
+    fn running_processes(&self, _uuid: &str) -> Result<Vec<u32>, NvmlError> {
+        Err(NvmlError::NotSupported)
+    }
+    /// Per-process utilization samples newer than `since_us` (`nvmlDeviceGetProcessUtilization`);
+    /// none newer is an empty list, not an error.
+    fn process_utilization(
+        &self,
+        _uuid: &str,
+        _since_us: u64,
+    ) -> Result<Vec<ProcessSample>, NvmlError> {
+        Err(NvmlError::NotSupported)
+    }
 }
 
 /// How the exporter treats an NVML error.
@@ -68,6 +93,16 @@ pub fn classify(err: &NvmlError) -> ErrorClass {
 pub struct NvmlBackend<A> {
     api: A,
     devices: Vec<DeviceInfo>,
+    processes: Vec<ProcessWatch>,
+}
+
+/// Per device: whether process listing and samples are still asked for, and the newest sample
+/// seen (passed back to NVML so each sample is counted in one interval only).
+#[derive(Debug, Clone, Copy)]
+struct ProcessWatch {
+    list: bool,
+    samples: bool,
+    last_seen_us: u64,
 }
 
 const EVERYTHING: Capabilities = Capabilities {
@@ -94,7 +129,11 @@ impl<A: NvmlApi> NvmlBackend<A> {
             let caps = probe(&api, &uuid);
             devices.push(DeviceInfo::gpu(index, uuid, name, caps));
         }
-        Ok(NvmlBackend { api, devices })
+        Ok(NvmlBackend {
+            api,
+            devices,
+            processes: Vec::new(),
+        })
     }
 }
 
@@ -142,8 +181,80 @@ impl<A: NvmlApi> Backend for NvmlBackend<A> {
             .map(|pct| f64::from(pct.min(100)) / 100.0);
         reading.power_limit = take(raw.power_limit_mw, Field::PowerLimit, &mut reading.failed)?
             .map(Watts::from_milliwatts);
+        reading.processes = self.read_processes(position);
         Ok(reading)
     }
+
+    fn watch_processes(&mut self) {
+        let watch = ProcessWatch {
+            list: true,
+            samples: true,
+            last_seen_us: 0,
+        };
+        self.processes = vec![watch; self.devices.len()];
+    }
+}
+
+impl<A: NvmlApi> NvmlBackend<A> {
+    /// The processes on device `position` with their SM utilization since the last call; `None`
+    /// when not watched, unsupported, or failed this tick. Samples are not supported on MIG
+    /// instances or before Maxwell: those processes share equally.
+    fn read_processes(&mut self, position: usize) -> Option<Vec<ProcessUse>> {
+        let uuid = &self.devices.get(position)?.uuid;
+        let watch = self.processes.get_mut(position).filter(|w| w.list)?;
+        let mut pids = match self.api.running_processes(uuid) {
+            Ok(pids) => pids,
+            Err(err) => {
+                if classify(&err) == ErrorClass::NotSupported {
+                    warn!(
+                        uuid,
+                        "GPU can't list its processes: its energy stays unattributed"
+                    );
+                    watch.list = false;
+                }
+                debug!(uuid, error = %err, "Process listing failed");
+                return None;
+            }
+        };
+        pids.sort_unstable();
+        pids.dedup();
+        let samples = if watch.samples && !pids.is_empty() {
+            match self.api.process_utilization(uuid, watch.last_seen_us) {
+                Ok(samples) => samples,
+                Err(err) => {
+                    if classify(&err) == ErrorClass::NotSupported {
+                        info!(uuid, "No per-process utilization on this GPU: processes share its energy equally");
+                        watch.samples = false;
+                    }
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        if let Some(newest) = samples.iter().map(|s| s.timestamp_us).max() {
+            watch.last_seen_us = watch.last_seen_us.max(newest);
+        }
+        Some(
+            pids.into_iter()
+                .map(|pid| ProcessUse {
+                    pid,
+                    sm_utilization: mean_sm(&samples, pid),
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Mean SM utilization (0–1) of `pid`'s samples, `None` without any.
+fn mean_sm(samples: &[ProcessSample], pid: u32) -> Option<f64> {
+    let (sum, n) = samples
+        .iter()
+        .filter(|s| s.pid == pid)
+        .fold((0.0, 0u32), |(sum, n), s| {
+            (sum + f64::from(s.sm_pct.min(100)), n + 1)
+        });
+    (n > 0).then(|| sum / f64::from(n) / 100.0)
 }
 
 fn device_error(err: NvmlError) -> DeviceError {
