@@ -41,6 +41,8 @@
 //! limit_w = 700
 //! util = trace:0=0,60=100
 //! reset_at = 30                      # driver reload at t = 30 s
+//! process = pid=4242 sm=const:60      # a compute process at 60 % SM ...
+//! process = pid=4243 sm=none start=5  # ... and one without samples from t = 5 s
 //! error_at = 10:0.5, 20:0.5          # transient NVML_ERROR_UNKNOWN
 //!
 //! [gpu]                              # index 1
@@ -74,6 +76,8 @@
 //! | `lost_at`, `lost_until` | for `lost_at <= t < lost_until` every device query returns `NVML_ERROR_GPU_IS_LOST` (handle lookup still works) | never, forever |
 //! | `error_at` | `T:D[,T:D...]`: for `T <= t < T+D` every reading returns `NVML_ERROR_UNKNOWN` | none |
 //! | `glitch_at` | `T:D[,T:D...]`: for `T <= t < T+D` power reads 10 x `limit_w` (7000 W if the limit is unsupported); the counter is unaffected | none |
+//! | `process` | `pid=P [sm=PROFILE\|none] [start=T] [end=T] [kind=compute\|graphics]` (repeatable, one process each): present for `start <= t < end` in the compute (default) or graphics list; `sm` is its SM utilization in percent (`none`: no samples) | none; `start=0`, `end` never, `kind=compute` |
+//! | `process_util` | `yes` / `no` (`no`: `nvmlDeviceGetProcessUtilization` is `NVML_ERROR_NOT_SUPPORTED`, as on MIG) | `yes` |
 //!
 //! Profiles (`t` in seconds):
 //!
@@ -107,12 +111,18 @@
 //! `nvmlDeviceGetName`, `nvmlDeviceGetUUID`, `nvmlDeviceGetPowerUsage`,
 //! `nvmlDeviceGetTotalEnergyConsumption`, `nvmlDeviceGetEnforcedPowerLimit`,
 //! `nvmlDeviceGetPowerManagementLimitConstraints`,
-//! `nvmlDeviceGetUtilizationRates`. Device handles encode `index + 1` in the
+//! `nvmlDeviceGetUtilizationRates`, `nvmlDeviceGetComputeRunningProcesses_v3`,
+//! `nvmlDeviceGetGraphicsRunningProcesses_v3`, `nvmlDeviceGetProcessUtilization`.
+//! Process lists follow NVML's two-call size protocol (`NVML_ERROR_INSUFFICIENT_SIZE` with the
+//! needed count); utilization samples are stamped with the wall clock in µs, one per process
+//! per call, and only returned when newer than `lastSeenTimeStamp` (else
+//! `NVML_ERROR_NOT_FOUND`, as real NVML). Device handles encode `index + 1` in the
 //! pointer value. All functions are thread-safe and never unwind into C.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod device;
+pub mod process;
 pub mod profile;
 pub mod scenario;
 mod state;
@@ -133,7 +143,7 @@ use nvml_wrapper_sys::bindings::{
     nvmlReturn_enum_NVML_ERROR_NO_PERMISSION as NO_PERMISSION,
     nvmlReturn_enum_NVML_ERROR_UNINITIALIZED as UNINITIALIZED,
     nvmlReturn_enum_NVML_ERROR_UNKNOWN as UNKNOWN, nvmlReturn_enum_NVML_SUCCESS as SUCCESS,
-    nvmlReturn_t, nvmlUtilization_t,
+    nvmlProcessInfo_t, nvmlProcessUtilizationSample_t, nvmlReturn_t, nvmlUtilization_t,
 };
 use scenario::{Gpu, InitOutcome};
 use state::InitError;
@@ -521,6 +531,133 @@ pub unsafe extern "C" fn nvmlDeviceGetUtilizationRates(
             Some((gpu, memory)) => unsafe { put(utilization, nvmlUtilization_t { gpu, memory }) },
             None => NOT_SUPPORTED,
         }
+    })
+}
+
+/// Writes the running processes of `kind` at `t` with NVML's two-call size protocol.
+///
+/// # Safety
+/// `count` must be null or valid for a read and a write; `infos` must be null or valid for
+/// writes of `*count` entries.
+unsafe fn running_processes(
+    device: nvmlDevice_t,
+    count: *mut c_uint,
+    infos: *mut nvmlProcessInfo_t,
+    kind: process::Kind,
+) -> nvmlReturn_t {
+    device_query(device, !count.is_null(), Query::Reading, |gpu, t| {
+        let pids: Vec<u32> = gpu
+            .processes
+            .iter()
+            .filter(|p| p.kind == kind && p.running_at(t))
+            .map(|p| p.pid)
+            .collect();
+        // SAFETY: `count` is non-null (checked by `device_query`) and valid per the contract.
+        let capacity = unsafe { count.read() } as usize;
+        // SAFETY: as above.
+        unsafe { count.write(pids.len() as c_uint) };
+        if pids.is_empty() {
+            return SUCCESS;
+        }
+        if infos.is_null() || capacity < pids.len() {
+            return INSUFFICIENT_SIZE;
+        }
+        for (i, pid) in pids.into_iter().enumerate() {
+            let info = nvmlProcessInfo_t {
+                pid,
+                usedGpuMemory: 1 << 30,
+                gpuInstanceId: u32::MAX,
+                computeInstanceId: u32::MAX,
+            };
+            // SAFETY: `infos` holds at least `capacity > i` entries per the contract.
+            unsafe { infos.add(i).write(info) };
+        }
+        SUCCESS
+    })
+}
+
+/// Writes the compute processes running now (`process` lines with `kind=compute`).
+///
+/// # Safety
+/// `count` must be null or valid for a read and a write; `infos` must be null or valid for
+/// writes of `*count` entries.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetComputeRunningProcesses_v3(
+    device: nvmlDevice_t,
+    count: *mut c_uint,
+    infos: *mut nvmlProcessInfo_t,
+) -> nvmlReturn_t {
+    // SAFETY: forwarded caller contract.
+    unsafe { running_processes(device, count, infos, process::Kind::Compute) }
+}
+
+/// Writes the graphics processes running now (`process` lines with `kind=graphics`).
+///
+/// # Safety
+/// As [`nvmlDeviceGetComputeRunningProcesses_v3`].
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetGraphicsRunningProcesses_v3(
+    device: nvmlDevice_t,
+    count: *mut c_uint,
+    infos: *mut nvmlProcessInfo_t,
+) -> nvmlReturn_t {
+    // SAFETY: forwarded caller contract.
+    unsafe { running_processes(device, count, infos, process::Kind::Graphics) }
+}
+
+/// Writes one utilization sample, stamped now (wall clock, µs), per running process that has
+/// an `sm` profile, if now is after `last_seen`; none → `NVML_ERROR_NOT_FOUND` as real NVML.
+/// `process_util = no` → `NVML_ERROR_NOT_SUPPORTED`.
+///
+/// # Safety
+/// `count` must be null or valid for a read and a write; `samples` must be null or valid for
+/// writes of `*count` entries.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetProcessUtilization(
+    device: nvmlDevice_t,
+    samples: *mut nvmlProcessUtilizationSample_t,
+    count: *mut c_uint,
+    last_seen: c_ulonglong,
+) -> nvmlReturn_t {
+    device_query(device, !count.is_null(), Query::Reading, |gpu, t| {
+        if !gpu.process_util {
+            return NOT_SUPPORTED;
+        }
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let found: Vec<(u32, u32)> = if now_us > last_seen {
+            gpu.processes
+                .iter()
+                .filter(|p| p.running_at(t))
+                .filter_map(|p| p.sm_at(t).map(|sm| (p.pid, sm)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // SAFETY: `count` is non-null (checked by `device_query`) and valid per the contract.
+        let capacity = unsafe { count.read() } as usize;
+        // SAFETY: as above.
+        unsafe { count.write(found.len() as c_uint) };
+        if found.is_empty() {
+            return NOT_FOUND;
+        }
+        if samples.is_null() || capacity < found.len() {
+            return INSUFFICIENT_SIZE;
+        }
+        for (i, (pid, sm)) in found.into_iter().enumerate() {
+            let sample = nvmlProcessUtilizationSample_t {
+                pid,
+                timeStamp: now_us,
+                smUtil: sm,
+                memUtil: sm / 2,
+                encUtil: 0,
+                decUtil: 0,
+            };
+            // SAFETY: `samples` holds at least `capacity > i` entries per the contract.
+            unsafe { samples.add(i).write(sample) };
+        }
+        SUCCESS
     })
 }
 

@@ -1,5 +1,6 @@
 //! Scenario file parsing. The format is documented at the crate root.
 
+use crate::process::Process;
 use crate::profile::Profile;
 use std::collections::HashSet;
 
@@ -58,6 +59,10 @@ pub struct Gpu {
     pub errors: Vec<Window>,
     /// `glitch_at`: when the power reading is an impossible 10 x limit.
     pub glitches: Vec<Window>,
+    /// `process`: processes on the GPU.
+    pub processes: Vec<Process>,
+    /// `process_util`: whether per-process utilization is supported (`no` as on MIG).
+    pub process_util: bool,
 }
 
 impl Gpu {
@@ -75,6 +80,8 @@ impl Gpu {
             lost: None,
             errors: Vec::new(),
             glitches: Vec::new(),
+            processes: Vec::new(),
+            process_util: true,
         }
     }
 }
@@ -179,7 +186,7 @@ impl Scenario {
 }
 
 fn is_list_key(key: &str) -> bool {
-    matches!(key, "reset_at" | "error_at" | "glitch_at")
+    matches!(key, "reset_at" | "error_at" | "glitch_at" | "process")
 }
 
 fn global_key(scenario: &mut Scenario, key: &str, value: &str) -> Result<(), String> {
@@ -223,6 +230,8 @@ fn is_gpu_key(key: &str) -> bool {
             | "lost_until"
             | "error_at"
             | "glitch_at"
+            | "process"
+            | "process_util"
     )
 }
 
@@ -261,6 +270,20 @@ fn gpu_key(sec: &mut Section, key: &str, value: &str, line_no: usize) -> Result<
         "lost_until" => sec.lost_until = Some((number(value)?, line_no)),
         "error_at" => gpu.errors.extend(windows(value)?),
         "glitch_at" => gpu.glitches.extend(windows(value)?),
+        "process" => {
+            let p = Process::parse(value)?;
+            if gpu.processes.iter().any(|q| q.pid == p.pid) {
+                return Err(format!("process {} is listed twice", p.pid));
+            }
+            gpu.processes.push(p);
+        }
+        "process_util" => {
+            gpu.process_util = match value {
+                "yes" => true,
+                "no" => false,
+                other => return Err(format!("process_util must be yes or no, got `{other}`")),
+            }
+        }
         "epoch" | "init" => {
             return Err(format!(
                 "`{key}` is a global key: put it before the first [gpu] line"

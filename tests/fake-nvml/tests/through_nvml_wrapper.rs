@@ -402,3 +402,43 @@ fn raw_abi_edge_cases() {
     }
     drop(setup);
 }
+
+#[test]
+fn processes_and_their_utilization() {
+    let setup = Setup::new(
+        "[gpu]\n\
+         process = pid=11 sm=const:60\n\
+         process = pid=12 sm=none\n\
+         process = pid=13 kind=graphics sm=const:25\n\
+         process = pid=14 start=1000\n\
+         [gpu]\n\
+         process_util = no\n",
+    );
+    let nvml = setup.init().expect("init");
+    let d0 = nvml.device_by_index(0).expect("gpu 0");
+    let compute: Vec<u32> = d0
+        .running_compute_processes()
+        .expect("compute")
+        .iter()
+        .map(|p| p.pid)
+        .collect();
+    assert_eq!(compute, [11, 12]);
+    let graphics = d0.running_graphics_processes().expect("graphics");
+    assert_eq!(graphics.len(), 1);
+    assert_eq!(graphics[0].gpu_instance_id, None, "not MIG");
+    let samples = d0.process_utilization_stats(0).expect("samples");
+    let mut seen: Vec<(u32, u32)> = samples.iter().map(|s| (s.pid, s.sm_util)).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, [(11, 60), (13, 25)]);
+    let newest = samples.iter().map(|s| s.timestamp).max().expect("stamped");
+    assert!(matches!(
+        d0.process_utilization_stats(newest + 60_000_000),
+        Err(NvmlError::NotFound)
+    ));
+    let d1 = nvml.device_by_index(1).expect("gpu 1");
+    assert!(d1.running_compute_processes().expect("none").is_empty());
+    assert!(matches!(
+        d1.process_utilization_stats(0),
+        Err(NvmlError::NotSupported)
+    ));
+}
