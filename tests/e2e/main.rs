@@ -2,6 +2,7 @@
 //! against the simulated backend and against the fake `libnvidia-ml.so` in `tests/fake-nvml`.
 //! One test binary (as ripgrep does) so the whole suite links once.
 
+mod attribution;
 mod carbon_live;
 mod carbon_mock;
 mod carbon_schedule;

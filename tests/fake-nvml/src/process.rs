@@ -43,7 +43,12 @@ impl Process {
                 .split_once('=')
                 .ok_or_else(|| format!("process: `{item}` must be KEY=VALUE"))?;
             match key {
-                "pid" => pid = Some(v.parse::<u32>().map_err(|_| format!("process: bad pid `{v}`"))?),
+                "pid" => {
+                    pid = Some(
+                        v.parse::<u32>()
+                            .map_err(|_| format!("process: bad pid `{v}`"))?,
+                    )
+                }
                 "sm" if v == "none" => p.sm = None,
                 "sm" => p.sm = Some(Profile::parse(v)?),
                 "start" => p.start = num(v)?,
@@ -52,13 +57,19 @@ impl Process {
                     p.kind = match v {
                         "compute" => Kind::Compute,
                         "graphics" => Kind::Graphics,
-                        other => return Err(format!("process: kind must be compute or graphics, got `{other}`")),
+                        other => {
+                            return Err(format!(
+                                "process: kind must be compute or graphics, got `{other}`"
+                            ))
+                        }
                     }
                 }
                 other => return Err(format!("process: unknown key `{other}`")),
             }
         }
-        p.pid = pid.filter(|&p| p > 0).ok_or("process: needs pid=N (N > 0)")?;
+        p.pid = pid
+            .filter(|&p| p > 0)
+            .ok_or("process: needs pid=N (N > 0)")?;
         if p.end <= p.start {
             return Err(format!("process {}: end must be after start", p.pid));
         }
@@ -91,12 +102,25 @@ mod tests {
     #[test]
     fn parses_and_answers() {
         let p = Process::parse("pid=42 sm=const:60 start=1 end=3 kind=graphics").expect("ok");
-        assert_eq!((p.pid, p.kind, p.start, p.end), (42, Kind::Graphics, 1.0, 3.0));
+        assert_eq!(
+            (p.pid, p.kind, p.start, p.end),
+            (42, Kind::Graphics, 1.0, 3.0)
+        );
         assert!(!p.running_at(0.5) && p.running_at(1.0) && !p.running_at(3.0));
         assert_eq!(p.sm_at(2.0), Some(60));
         let q = Process::parse("pid=7").expect("ok");
-        assert_eq!((q.sm_at(1.0), q.end, q.kind), (None, f64::INFINITY, Kind::Compute));
-        for bad in ["", "pid=0", "pid=x", "pid=1 end=0", "pid=1 color=red", "pid=1 sm"] {
+        assert_eq!(
+            (q.sm_at(1.0), q.end, q.kind),
+            (None, f64::INFINITY, Kind::Compute)
+        );
+        for bad in [
+            "",
+            "pid=0",
+            "pid=x",
+            "pid=1 end=0",
+            "pid=1 color=red",
+            "pid=1 sm",
+        ] {
             assert!(Process::parse(bad).is_err(), "{bad}");
         }
     }
