@@ -169,6 +169,9 @@ impl Sampler {
                 restored += 1;
             }
         }
+        if let (Some(a), Some(saved)) = (&mut self.attribution, &saved.attribution) {
+            a.restore(&saved.to_snapshot());
+        }
         self.retained = saved
             .devices
             .iter()

@@ -18,12 +18,18 @@ pub mod writer;
 
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::{AttributionSnapshot, Label, UnattributedSnapshot, WorkloadSnapshot};
 use crate::backend::{Capabilities, DeviceInfo, DeviceKind};
 use crate::energy::{EnergySource, Totals};
 use crate::snapshot::{CounterMark, DeviceSnapshot, Snapshot};
 use crate::units::{Grams, Joules};
 
 /// Version of the file format; a file of another version is set aside like a corrupt one.
+///
+/// The rule: adding an optional field (one with a default, like `attribution`) keeps the
+/// version, so every file written before it still loads; a field that changes meaning, or a new
+/// required one, bumps it. (An older exporter refuses a file with fields it does not know and
+/// sets it aside: downgrades start from zero.)
 pub const VERSION: u32 = 1;
 
 /// The whole file.
@@ -36,6 +42,134 @@ pub struct StateFile {
     pub written_at_unix: f64,
     /// One entry per device, live or retained.
     pub devices: Vec<DeviceState>,
+    /// Per-workload totals, when attribution is enabled (absent in files of older exporters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<SavedAttribution>,
+}
+
+/// The attribution's totals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedAttribution {
+    /// Workload label names, sorted (`--attribution.labels` at the time).
+    pub labels: Vec<String>,
+    /// Every exported workload, live or retained.
+    pub workloads: Vec<SavedWorkload>,
+    /// Unattributed totals per GPU.
+    pub unattributed: Vec<SavedUnattributed>,
+}
+
+/// One workload's totals on one GPU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedWorkload {
+    /// GPU UUID.
+    pub uuid: String,
+    /// GPU index.
+    pub gpu: u32,
+    /// Label values, in the order of [`SavedAttribution::labels`].
+    pub labels: Vec<String>,
+    /// Energy, joules.
+    pub energy_j: f64,
+    /// Emissions, grams CO2e.
+    pub co2e_g: f64,
+    /// When one of its processes was last seen, Unix seconds.
+    pub last_active_unix: f64,
+}
+
+/// One GPU's unattributed totals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedUnattributed {
+    /// GPU UUID.
+    pub uuid: String,
+    /// GPU index.
+    pub gpu: u32,
+    /// Energy, joules.
+    pub energy_j: f64,
+    /// Emissions, grams CO2e.
+    pub co2e_g: f64,
+}
+
+impl SavedAttribution {
+    fn from_snapshot(a: &AttributionSnapshot) -> SavedAttribution {
+        SavedAttribution {
+            labels: a.labels.iter().map(|l| l.to_string()).collect(),
+            workloads: a
+                .workloads
+                .iter()
+                .map(|w| SavedWorkload {
+                    uuid: w.uuid.clone(),
+                    gpu: w.gpu,
+                    labels: w.labels.clone(),
+                    energy_j: w.energy.0,
+                    co2e_g: w.co2e.0,
+                    last_active_unix: w.last_active_unix,
+                })
+                .collect(),
+            unattributed: a
+                .unattributed
+                .iter()
+                .map(|u| SavedUnattributed {
+                    uuid: u.uuid.clone(),
+                    gpu: u.gpu,
+                    energy_j: u.energy.0,
+                    co2e_g: u.co2e.0,
+                })
+                .collect(),
+        }
+    }
+
+    /// The saved totals as the attributor restores them; an unknown label name keeps the
+    /// label set from matching any configuration, so those workloads are not restored.
+    pub fn to_snapshot(&self) -> AttributionSnapshot {
+        AttributionSnapshot {
+            labels: self
+                .labels
+                .iter()
+                .map(|l| Label::parse(l).map_or("?", Label::as_str))
+                .collect(),
+            workloads: self
+                .workloads
+                .iter()
+                .map(|w| WorkloadSnapshot {
+                    gpu: w.gpu,
+                    uuid: w.uuid.clone(),
+                    labels: w.labels.clone(),
+                    energy: Joules(w.energy_j),
+                    co2e: Grams(w.co2e_g),
+                    power: None,
+                    last_active_unix: w.last_active_unix,
+                })
+                .collect(),
+            unattributed: self
+                .unattributed
+                .iter()
+                .map(|u| UnattributedSnapshot {
+                    gpu: u.gpu,
+                    uuid: u.uuid.clone(),
+                    energy: Joules(u.energy_j),
+                    co2e: Grams(u.co2e_g),
+                })
+                .collect(),
+            kubernetes_up: None,
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = (&str, &'static str, f64)> {
+        let w = self.workloads.iter().flat_map(|w| {
+            [("energy_j", w.energy_j), ("co2e_g", w.co2e_g)]
+                .map(move |(what, v)| (w.uuid.as_str(), what, v))
+        });
+        let u = self.unattributed.iter().flat_map(|u| {
+            [
+                ("unattributed energy_j", u.energy_j),
+                ("unattributed co2e_g", u.co2e_g),
+            ]
+            .map(move |(what, v)| (u.uuid.as_str(), what, v))
+        });
+        w.chain(u)
+    }
 }
 
 /// One device's saved totals and identity.
@@ -158,6 +292,14 @@ impl StateFile {
                 }
             }
         }
+        for (uuid, what, v) in file.attribution.iter().flat_map(|a| a.values()) {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(ParseError::Value {
+                    uuid: uuid.to_string(),
+                    what,
+                });
+            }
+        }
         Ok(file)
     }
 
@@ -177,6 +319,10 @@ impl StateFile {
                 .iter()
                 .map(DeviceState::from_snapshot)
                 .collect(),
+            attribution: snapshot
+                .attribution
+                .as_ref()
+                .map(SavedAttribution::from_snapshot),
         }
     }
 

@@ -101,6 +101,7 @@ mod tests {
             version: VERSION,
             written_at_unix: 5.0,
             devices: Vec::new(),
+            attribution: None,
         };
         write_atomic(&path, &file.to_json()).expect("write");
         match load(&path, 1) {

@@ -29,12 +29,58 @@ fn device() -> DeviceState {
     }
 }
 
+fn attribution() -> SavedAttribution {
+    SavedAttribution {
+        labels: vec!["pod".into(), "user".into()],
+        workloads: vec![SavedWorkload {
+            uuid: "GPU-1".into(),
+            gpu: 0,
+            labels: vec!["train-0".into(), "alice".into()],
+            energy_j: 3.0e6,
+            co2e_g: 400.0,
+            last_active_unix: 1_800_000_000.5,
+        }],
+        unattributed: vec![SavedUnattributed {
+            uuid: "GPU-1".into(),
+            gpu: 0,
+            energy_j: 0.6e6,
+            co2e_g: 80.0,
+        }],
+    }
+}
+
+#[test]
+fn files_without_attribution_still_load() {
+    let text = r#"{"version": 1, "written_at_unix": 0, "devices": []}"#;
+    assert_eq!(StateFile::parse(text).expect("old file").attribution, None);
+}
+
+#[test]
+fn workload_totals_round_trip_and_are_checked() {
+    let a = attribution();
+    let snap = a.to_snapshot();
+    assert_eq!(snap.labels, ["pod", "user"]);
+    assert_eq!(snap.workloads[0].energy.0, 3.0e6);
+    assert_eq!(snap.unattributed[0].co2e.0, 80.0);
+    let mut bad = attribution();
+    bad.workloads[0].co2e_g = f64::NAN;
+    let text = StateFile {
+        version: VERSION,
+        written_at_unix: 0.0,
+        devices: vec![],
+        attribution: Some(bad),
+    }
+    .to_json();
+    assert!(StateFile::parse(&text).is_err());
+}
+
 #[test]
 fn round_trip() {
     let file = StateFile {
         version: VERSION,
         written_at_unix: 1_800_000_001.0,
         devices: vec![device()],
+        attribution: Some(attribution()),
     };
     assert_eq!(StateFile::parse(&file.to_json()).expect("parse"), file);
     let retained = file.devices[0].retained_snapshot();
@@ -69,6 +115,7 @@ fn refusals_say_where_and_why() {
         version: VERSION,
         written_at_unix: 0.0,
         devices: vec![d],
+        attribution: None,
     }
     .to_json();
     let err = StateFile::parse(&text).expect_err("negative");

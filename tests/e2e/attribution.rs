@@ -377,3 +377,31 @@ process = pid=304
     );
     let _ = std::fs::remove_dir_all(&host.dir);
 }
+
+#[test]
+fn workload_totals_survive_a_restart_through_the_state_file() {
+    let host = layouts_host("state");
+    let state = std::env::temp_dir().join(format!("gce-attr-state-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&state);
+    let state_flag = format!("--state.file={}", state.display());
+    let args = [state_flag.as_str(), "--kubernetes.pod-resources-socket="];
+    let epoch = now_unix();
+    let exporter = start(&host, &layouts_scenario(epoch), &args);
+    let before = scrape_after(&exporter, epoch, 1.0);
+    let alice_before = before.value("gpu_workload_energy_kwh_total", &[("user", "alice")]);
+    assert!(exporter.terminate().success());
+    let saved = std::fs::read_to_string(&state).expect("state written");
+    assert!(saved.contains("\"workloads\""), "{saved}");
+
+    let exporter = start(&host, &layouts_scenario(epoch), &args);
+    let after = exporter.scrape();
+    let alice_after = after.value("gpu_workload_energy_kwh_total", &[("user", "alice")]);
+    assert!(
+        alice_after >= alice_before,
+        "{alice_after} < {alice_before}"
+    );
+    let s = scrape_after(&exporter, epoch, 2.0);
+    assert_conserved(&s);
+    let _ = std::fs::remove_file(&state);
+    let _ = std::fs::remove_dir_all(&host.dir);
+}
