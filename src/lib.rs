@@ -263,25 +263,23 @@ fn attributor(
 ) -> attribution::Attributor {
     use attribution::identity::{ProcResolver, Resolver};
     use backend::simulated::demo;
-    let (resolver, pods): (Box<dyn Resolver>, _) = match &sources.nvidia {
-        Some(NvidiaSource::Simulated { .. }) => {
-            let gpus: Vec<_> = sampler
-                .inventory()
-                .filter(|(c, _, _)| *c == "simulated")
-                .map(|(_, d, _)| d.clone())
-                .collect();
-            // The sender may go: a receiver keeps the last value.
-            let (_, pods) = watch::channel(demo::pods(&gpus));
-            (Box::new(demo::DemoResolver), Some(pods))
-        }
-        _ => {
-            let resolver = ProcResolver::new(config.procfs.clone(), config.rootfs.clone());
-            let pods = config.pod_resources.as_ref().map(|socket| {
-                attribution::kubernetes::spawn(socket.clone(), config.kubernetes_refresh)
-            });
-            (Box::new(resolver), pods)
-        }
-    };
+    if let Some(NvidiaSource::Simulated { .. }) = &sources.nvidia {
+        let gpus: Vec<_> = sampler
+            .inventory()
+            .filter(|(c, _, _)| *c == "simulated")
+            .map(|(_, d, _)| d.clone())
+            .collect();
+        info!("Attributing simulated GPUs' energy to made-up demo workloads");
+        return demo::attributor(&config.settings, &gpus);
+    }
+    let resolver: Box<dyn Resolver> = Box::new(ProcResolver::new(
+        config.procfs.clone(),
+        config.rootfs.clone(),
+    ));
+    let pods = config
+        .pod_resources
+        .as_ref()
+        .map(|socket| attribution::kubernetes::spawn(socket.clone(), config.kubernetes_refresh));
     info!(
         labels = ?config.settings.labels.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
         retention = ?config.settings.retention,

@@ -79,6 +79,17 @@ pub struct Settings {
     pub max_series: usize,
 }
 
+impl Default for Settings {
+    /// The flags' defaults: `user,namespace,pod,slurm_job`, 10 minutes, 2000 series.
+    fn default() -> Settings {
+        Settings {
+            labels: vec![Label::Namespace, Label::Pod, Label::SlurmJob, Label::User],
+            retention: Duration::from_secs(600),
+            max_series: 2000,
+        }
+    }
+}
+
 /// One workload on one GPU, as exported.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkloadSnapshot {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gpu_carbon_exporter::backend::simulated::SimulatedBackend;
+use gpu_carbon_exporter::backend::simulated::{demo, SimulatedBackend};
 use gpu_carbon_exporter::carbon::zones::ZoneTable;
 use gpu_carbon_exporter::carbon::FixedIntensity;
 use gpu_carbon_exporter::clock::{Clock, ManualClock};
@@ -33,6 +33,11 @@ fn render_simulated() -> String {
             up: true,
         }],
     );
+    let gpus = sampler
+        .inventory()
+        .map(|(_, d, _)| d.clone())
+        .collect::<Vec<_>>();
+    sampler.attribute(demo::attributor(&Default::default(), &gpus));
     let (publish, snapshots) = watch::channel(None);
     for _ in 0..=90 {
         publish.send_replace(Some(Arc::new(sampler.tick(clock.now()))));

@@ -14,6 +14,7 @@ use crate::attribution::kubernetes::podresources::{
     ContainerDevices, ContainerResources, ListPodResourcesResponse, PodResources,
 };
 use crate::attribution::kubernetes::{PodIndex, PodView};
+use crate::attribution::{Attributor, Settings};
 use crate::backend::{DeviceInfo, ProcessUse};
 
 const PID_BASE: u32 = 40_000;
@@ -63,6 +64,13 @@ impl Resolver for DemoResolver {
             cgroup,
         }
     }
+}
+
+/// An attributor for the simulated GPUs `gpus`: demo identities and demo pods.
+pub fn attributor(settings: &Settings, gpus: &[DeviceInfo]) -> Attributor {
+    // The sender may go: a receiver keeps the last value.
+    let (_, pods) = tokio::sync::watch::channel(pods(gpus));
+    Attributor::new(settings, Box::new(DemoResolver), Some(pods))
 }
 
 /// What a kubelet would answer for the demo pods on `gpus`.
