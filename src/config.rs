@@ -5,15 +5,16 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod attribution;
 mod carbon;
 mod checks;
 
-use crate::attribution;
 use crate::cli::{Cli, LogFormat, LogLevel};
 use crate::duration;
 use crate::energy::PowerModel;
 use crate::sampler::EstimateSettings;
 use crate::units::Watts;
+pub use attribution::AttributionConfig;
 
 /// Shortest and longest accepted `--sample.interval`.
 const INTERVAL_RANGE: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(300));
@@ -83,22 +84,6 @@ pub struct StateConfig {
     pub retention: Duration,
 }
 
-/// `--collector.attribution` and `--attribution.*`, `--path.procfs`, `--path.rootfs`,
-/// `--kubernetes.*`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AttributionConfig {
-    /// Labels, retention and series cap.
-    pub settings: attribution::Settings,
-    /// `--path.procfs`.
-    pub procfs: PathBuf,
-    /// `--path.rootfs`.
-    pub rootfs: PathBuf,
-    /// `--kubernetes.pod-resources-socket`, unless empty.
-    pub pod_resources: Option<PathBuf>,
-    /// `--kubernetes.refresh-interval`.
-    pub kubernetes_refresh: Duration,
-}
-
 /// Everything `run` needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -140,7 +125,7 @@ impl Config {
         let sources = sources(&cli)?;
         let state = state(&cli)?;
         let carbon = carbon::carbon(&cli, env)?;
-        let attribution = attribution_config(&cli)?;
+        let attribution = attribution::config(&cli)?;
         Ok(Config {
             attribution,
             listen: cli
@@ -228,61 +213,6 @@ fn state(cli: &Cli) -> Result<Option<StateConfig>, ConfigError> {
         path: path.clone(),
         flush_interval: flush,
         retention,
-    }))
-}
-
-fn attribution_config(cli: &Cli) -> Result<Option<AttributionConfig>, ConfigError> {
-    let mut labels = Vec::new();
-    for name in cli
-        .attribution_labels
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    {
-        let label = attribution::Label::parse(name).ok_or_else(|| {
-            invalid(
-                "attribution.labels",
-                &cli.attribution_labels,
-                format!("unknown label {name:?}; choose from user, namespace, pod, container, slurm_job"),
-            )
-        })?;
-        labels.push(label);
-    }
-    labels.sort();
-    labels.dedup();
-    let retention = duration::parse(&cli.attribution_retention)
-        .map_err(|e| invalid("attribution.retention", &cli.attribution_retention, e))?;
-    if cli.attribution_max_series == 0 {
-        return Err(invalid("attribution.max-series", 0, "must be at least 1"));
-    }
-    let refresh = duration::parse(&cli.kubernetes_refresh_interval).map_err(|e| {
-        invalid(
-            "kubernetes.refresh-interval",
-            &cli.kubernetes_refresh_interval,
-            e,
-        )
-    })?;
-    if refresh < Duration::from_millis(100) || refresh > Duration::from_secs(3600) {
-        return Err(invalid(
-            "kubernetes.refresh-interval",
-            &cli.kubernetes_refresh_interval,
-            "must be between 100ms and 1h",
-        ));
-    }
-    if cli.no_collector_attribution {
-        return Ok(None);
-    }
-    let socket = &cli.pod_resources_socket;
-    Ok(Some(AttributionConfig {
-        settings: attribution::Settings {
-            labels,
-            retention,
-            max_series: cli.attribution_max_series,
-        },
-        procfs: cli.path_procfs.clone(),
-        rootfs: cli.path_rootfs.clone(),
-        pod_resources: (!socket.is_empty()).then(|| PathBuf::from(socket)),
-        kubernetes_refresh: refresh,
     }))
 }
 
@@ -396,7 +326,10 @@ mod tests {
         let a = c.attribution.expect("on");
         assert_eq!(
             a.settings.labels,
-            [attribution::Label::Container, attribution::Label::User]
+            [
+                crate::attribution::Label::Container,
+                crate::attribution::Label::User
+            ]
         );
         assert_eq!(a.pod_resources, None);
         assert_eq!(a.procfs, PathBuf::from("/host/proc"));
