@@ -304,6 +304,76 @@ fn kustomize_builds_and_core_kinds_validate_strictly() {
 }
 
 #[test]
+fn attribution_overlay_grants_host_pids_the_socket_and_passwd() {
+    let (Some(validate), Some(objects)) = (
+        tool(
+            "kubernetes-validate",
+            "python3 -m pip install kubernetes-validate",
+        ),
+        kustomize_build_dir("deploy/kubernetes-overlays/attribution"),
+    ) else {
+        return;
+    };
+    let find = |kind: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == kind)
+            .unwrap_or_else(|| panic!("overlay builds a {kind}"))
+    };
+    let spec = &find("DaemonSet")["spec"]["template"]["spec"];
+    assert_eq!(
+        spec["hostPID"], true,
+        "host PIDs for /proc/PID of GPU processes"
+    );
+    let mounts = spec["containers"][0]["volumeMounts"]
+        .as_array()
+        .expect("mounts");
+    for path in ["/var/lib/kubelet/pod-resources", "/host/etc/passwd"] {
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m["mountPath"] == path && m["readOnly"] == true),
+            "{path} mounted read-only: {mounts:?}"
+        );
+    }
+    let caps = &spec["containers"][0]["securityContext"]["capabilities"]["drop"];
+    assert_eq!(caps[0], "ALL", "still no capabilities");
+    let data = &find("ConfigMap")["data"];
+    assert_eq!(
+        data["GPU_CARBON_EXPORTER_NO_COLLECTOR_ATTRIBUTION"],
+        "false"
+    );
+    assert_eq!(data["GPU_CARBON_EXPORTER_PATH_ROOTFS"], "/host");
+    assert_eq!(
+        find("Namespace")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "privileged"
+    );
+    let core: String = objects
+        .iter()
+        .filter(|o| !is_crd_kind(o))
+        .map(|o| format!("---\n{o}\n"))
+        .collect();
+    let file = support::temp_file("overlay-objects.yaml", &core);
+    let mut cmd = Command::new(&validate);
+    cmd.args(["--strict", "--quiet"]).arg(&file);
+    run(&mut cmd, None).assert_clean("kubernetes-validate --strict (overlay)");
+
+    // The two ConfigMaps' switch does what it says on the real binary.
+    for (value, on) in [("true", false), ("false", true)] {
+        let e = support::Exporter::start(
+            &["--demo"],
+            &[("GPU_CARBON_EXPORTER_NO_COLLECTOR_ATTRIBUTION", value)],
+        );
+        e.wait_ready();
+        let series = e
+            .scrape()
+            .find("gpu_carbon_exporter_attribution_series", &[])
+            .len();
+        assert_eq!(series == 1, on, "NO_COLLECTOR_ATTRIBUTION={value}");
+    }
+}
+
+#[test]
 fn kubernetes_objects_are_least_privileged_and_wired_together() {
     let (Some(py), Some(objects)) = (python_yaml(), kustomize_build()) else {
         return;
@@ -888,17 +958,16 @@ fn is_crd_kind(object: &Value) -> bool {
 }
 
 fn kustomize_build() -> Option<Vec<Value>> {
+    kustomize_build_dir(KUSTOMIZE_DIR)
+}
+
+fn kustomize_build_dir(dir: &str) -> Option<Vec<Value>> {
     let kubectl = tool(
         "kubectl",
         "kubectl with kustomize v5 (google-cloud-cli's kubectl)",
     )?;
     let py = python_yaml()?;
-    let ran = run(
-        Command::new(kubectl)
-            .arg("kustomize")
-            .arg(repo(KUSTOMIZE_DIR)),
-        None,
-    );
+    let ran = run(Command::new(kubectl).arg("kustomize").arg(repo(dir)), None);
     assert!(ran.status.success(), "kubectl kustomize: {}", ran.report());
     Some(yaml_docs(&py, &ran.stdout))
 }
