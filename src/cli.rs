@@ -58,6 +58,16 @@ pub struct Cli {
     )]
     pub max_connections: usize,
 
+    /// Web configuration file (Prometheus exporter-toolkit format) enabling TLS, mTLS, basic
+    /// authentication and extra response headers; reloaded on SIGHUP and when it changes.
+    /// Default: none (plain HTTP, no authentication).
+    #[arg(
+        long = "web.config.file",
+        env = "GPU_CARBON_EXPORTER_WEB_CONFIG_FILE",
+        value_name = "FILE"
+    )]
+    pub web_config_file: Option<PathBuf>,
+
     /// How often every GPU is read, in Prometheus duration syntax (200ms, 1s, 1m).
     #[arg(
         long = "sample.interval",

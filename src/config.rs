@@ -3,6 +3,7 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 mod attribution;
@@ -12,6 +13,7 @@ mod checks;
 use crate::cli::{Cli, LogFormat, LogLevel};
 use crate::duration;
 use crate::energy::PowerModel;
+use crate::http::Security;
 use crate::sampler::EstimateSettings;
 use crate::units::Watts;
 pub use attribution::AttributionConfig;
@@ -84,6 +86,17 @@ pub struct StateConfig {
     pub retention: Duration,
 }
 
+/// `--web.config.file`, loaded and checked.
+#[derive(Debug, Clone)]
+pub struct WebSetup {
+    /// The file, reloaded on SIGHUP and when it changes.
+    pub path: PathBuf,
+    /// What it configured at start-up.
+    pub security: Arc<Security>,
+    /// The files the load read (the config and the files it names).
+    pub watched: Vec<PathBuf>,
+}
+
 /// Everything `run` needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -95,6 +108,8 @@ pub struct Config {
     pub max_requests: usize,
     /// Cap on open connections.
     pub max_connections: usize,
+    /// TLS, authentication and headers, if `--web.config.file` is given.
+    pub web: Option<WebSetup>,
     /// Sampling period.
     pub sample_interval: Duration,
     /// The collectors.
@@ -142,6 +157,7 @@ impl Config {
                 0 => return Err(invalid("web.max-requests", 0, "must be at least 1")),
                 n => n,
             },
+            web: cli.web_config_file.as_deref().map(web_config).transpose()?,
             sample_interval: checks::within(
                 "sample.interval",
                 &cli.sample_interval,
@@ -256,6 +272,18 @@ fn listen_address(text: &str) -> Result<SocketAddr, ConfigError> {
         .map_err(|e| invalid("web.listen-address", text, e))?
         .next()
         .ok_or_else(|| invalid("web.listen-address", text, "resolves to no address"))
+}
+
+/// Loads the web configuration now, so a bad file stops the exporter at start with the file,
+/// line and reason.
+fn web_config(path: &std::path::Path) -> Result<WebSetup, ConfigError> {
+    let (security, watched) = Security::load(path);
+    let security = security.map_err(|e| invalid("web.config.file", path.display(), e))?;
+    Ok(WebSetup {
+        path: path.to_path_buf(),
+        security: Arc::new(security),
+        watched,
+    })
 }
 
 fn telemetry_path(path: String) -> Result<String, ConfigError> {

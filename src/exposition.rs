@@ -36,6 +36,14 @@ impl Exposition {
         Ok(Exposition { registry })
     }
 
+    /// Adds a collector of other state (e.g. the web configuration's reload status).
+    pub fn register(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> prometheus::Result<()> {
+        self.registry.register(collector)
+    }
+
     /// The current exposition in text format.
     pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
         let mut buf = Vec::with_capacity(16 * 1024);

@@ -100,6 +100,8 @@ pub enum StartError {
 pub struct Exporter {
     listeners: Vec<TcpListener>,
     app: Arc<http::App>,
+    guard: Arc<http::Guard>,
+    reloader: Option<http::reload::Reloader>,
     sampler: SamplerHandle,
     writer: Option<StateWriter>,
     max_connections: usize,
@@ -174,6 +176,7 @@ impl Exporter {
         let writer_snapshots = snapshots.clone();
         let exposition = exposition::Exposition::new(snapshots.clone(), true, health.clone())
             .map_err(|e| StartError::Internal(format!("metrics registry: {e}")))?;
+        let (guard, reloader) = web_security(config, &exposition)?;
         let app = Arc::new(http::App::new(
             exposition,
             snapshots,
@@ -202,6 +205,8 @@ impl Exporter {
         Ok(Exporter {
             listeners,
             app,
+            guard,
+            reloader,
             sampler,
             writer,
             max_connections: config.max_connections,
@@ -229,10 +234,27 @@ impl Exporter {
             } else {
                 host
             };
-            let url = format!("http://{host}:{}{}", addr.port(), self.app.telemetry_path());
-            info!(address = %addr, metrics = %url, "Listening on");
+            let tls = self.guard.current().tls.is_some();
+            let scheme = if tls { "https" } else { "http" };
+            let url = format!(
+                "{scheme}://{host}:{}{}",
+                addr.port(),
+                self.app.telemetry_path()
+            );
+            info!(address = %addr, metrics = %url, tls, "Listening on");
         }
-        http::serve(self.listeners, self.app, self.max_connections, shutdown).await;
+        let reloading = self.reloader.map(|r| tokio::spawn(r.run()));
+        http::serve(
+            self.listeners,
+            self.app,
+            self.guard,
+            self.max_connections,
+            shutdown,
+        )
+        .await;
+        if let Some(task) = reloading {
+            task.abort();
+        }
         let (sampler, writer) = (self.sampler, self.writer);
         // Joining waits for the current tick, which may block on NVML, and the last state write:
         // keep both off the workers. The writer stops after the sampler so the last tick is saved.
@@ -317,6 +339,34 @@ fn restore(
         }
     }
     true
+}
+
+/// The request guard for `--web.config.file` (open HTTP without one), its reload task, and
+/// its reload metrics.
+fn web_security(
+    config: &Config,
+    exposition: &exposition::Exposition,
+) -> Result<(Arc<http::Guard>, Option<http::reload::Reloader>), StartError> {
+    let Some(web) = &config.web else {
+        return Ok((
+            Arc::new(http::Guard::new(Arc::new(http::Security::open()))),
+            None,
+        ));
+    };
+    info!(file = %web.path.display(), settings = web.security.summary(), "Web configuration loaded");
+    let status = Arc::new(http::reload::ReloadStatus::loaded_now());
+    collector::web::WebConfigCollector::new(Arc::clone(&status))
+        .and_then(|c| exposition.register(Box::new(c)))
+        .map_err(|e| StartError::Internal(format!("metrics registry: {e}")))?;
+    let guard = Arc::new(http::Guard::new(Arc::clone(&web.security)));
+    let reloader = http::reload::Reloader::new(
+        web.path.clone(),
+        Arc::clone(&guard),
+        status,
+        web.watched.clone(),
+    )
+    .map_err(|e| StartError::Internal(format!("cannot handle SIGHUP: {e}")))?;
+    Ok((guard, Some(reloader)))
 }
 
 type Opened = (Vec<Box<dyn Backend>>, Vec<CollectorStatus>);

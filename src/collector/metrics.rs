@@ -194,7 +194,23 @@ pub const ATTRIBUTION_SERIES: Spec = spec(
 pub const KUBERNETES_UP: Spec = spec("gpu_carbon_exporter_kubernetes_pod_resources_up", GAUGE, &[],
     "1 if the kubelet pod-resources API answered at the latest refresh; 0 if not, and pods are then labelled by UID only.");
 
-/// All of the above, for the collector's descriptors.
+pub const WEB_CONFIG_RELOAD: Spec = spec(
+    "gpu_carbon_exporter_web_config_reload_success",
+    GAUGE,
+    &[],
+    "1 if the latest load of --web.config.file succeeded, 0 if it failed and the previous configuration is still in force. Only with --web.config.file.",
+);
+pub const WEB_CONFIG_LAST: Spec = spec(
+    "gpu_carbon_exporter_web_config_last_reload_success_timestamp_seconds",
+    GAUGE,
+    &[],
+    "Unix time of the latest successful load of --web.config.file. Only with --web.config.file.",
+);
+
+/// The web configuration's metrics, for [`crate::collector::web::WebConfigCollector`].
+pub const WEB: [&Spec; 2] = [&WEB_CONFIG_RELOAD, &WEB_CONFIG_LAST];
+
+/// All of the above but [`WEB`], for the snapshot collector's descriptors.
 pub const ALL: [&Spec; 38] = [
     &WORKLOAD_ENERGY,
     &WORKLOAD_CO2E,

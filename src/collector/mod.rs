@@ -3,6 +3,7 @@
 //! `Arc` clone of the snapshot: no device call, no lock held, no integration.
 
 pub mod metrics;
+pub mod web;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -93,11 +94,11 @@ impl Collector for SnapshotCollector {
 
 /// Families under construction, keyed by name.
 #[derive(Default)]
-struct Families(HashMap<&'static str, MetricFamily>);
+pub(crate) struct Families(pub(crate) HashMap<&'static str, MetricFamily>);
 
 impl Families {
     /// Adds one sample; `values` are the label values in the order of `spec.labels`.
-    fn add(&mut self, spec: &Spec, values: &[&str], value: f64) {
+    pub(crate) fn add(&mut self, spec: &Spec, values: &[&str], value: f64) {
         let pairs: Vec<(&str, &str)> = spec
             .labels
             .iter()

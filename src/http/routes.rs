@@ -4,7 +4,7 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::error;
 
 use super::landing;
@@ -47,14 +47,23 @@ impl App {
         &self.telemetry_path
     }
 
-    /// Answers one request. Synchronous and quick: rendering reads only the published snapshot.
-    pub fn handle<B>(&self, req: &Request<B>) -> Reply {
-        let Ok(_permit) = self.in_flight.try_acquire() else {
-            return text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Too many requests in flight; try again.\n",
-            );
-        };
+    /// A slot among the requests served at once, or `None` when all are taken (answer
+    /// [`App::busy`]). Hold it for the whole request, authentication included.
+    pub fn admit(&self) -> Option<SemaphorePermit<'_>> {
+        self.in_flight.try_acquire().ok()
+    }
+
+    /// The answer when no slot is free.
+    pub fn busy() -> Reply {
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many requests in flight; try again.\n",
+        )
+    }
+
+    /// Answers one admitted request. Synchronous and quick: rendering reads only the published
+    /// snapshot.
+    pub fn route<B>(&self, req: &Request<B>) -> Reply {
         let path = req.uri().path();
         let known = path == "/"
             || path == self.telemetry_path

@@ -1,0 +1,178 @@
+//! Reloads `--web.config.file` on SIGHUP and when it, or a certificate, key or CA file it names,
+//! changes (polled every [`POLL_INTERVAL`] by content, so renames, `kubectl` secret updates and
+//! in-place edits are all seen). A file that fails to load leaves the previous configuration in
+//! force; the failure is logged and shown in [`ReloadStatus`] (exported as
+//! `gpu_carbon_exporter_web_config_reload_success`).
+
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tracing::{error, info};
+
+use super::security::{Guard, Security};
+
+/// How often the files are checked for changes.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(3);
+
+/// Outcome of the latest load, for the exporter's own metrics.
+#[derive(Debug)]
+pub struct ReloadStatus {
+    ok: AtomicBool,
+    last_success_bits: AtomicU64,
+}
+
+impl ReloadStatus {
+    /// A status after a successful load at start-up.
+    pub fn loaded_now() -> ReloadStatus {
+        let s = ReloadStatus {
+            ok: AtomicBool::new(true),
+            last_success_bits: AtomicU64::new(0),
+        };
+        s.record(true);
+        s
+    }
+
+    /// True if the latest load succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.ok.load(Ordering::Relaxed)
+    }
+
+    /// Unix time of the latest successful load.
+    pub fn last_success_unix(&self) -> f64 {
+        f64::from_bits(self.last_success_bits.load(Ordering::Relaxed))
+    }
+
+    fn record(&self, ok: bool) {
+        self.ok.store(ok, Ordering::Relaxed);
+        if ok {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.last_success_bits
+                .store(now.to_bits(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Watches the web configuration and swaps reloads into the [`Guard`].
+pub struct Reloader {
+    path: PathBuf,
+    guard: Arc<Guard>,
+    status: Arc<ReloadStatus>,
+    watched: Vec<PathBuf>,
+    hangup: Signal,
+}
+
+impl Reloader {
+    /// Installs the SIGHUP handler now (so a signal sent once the exporter listens is not
+    /// fatal); `watched` are the files the initial load read.
+    pub fn new(
+        path: PathBuf,
+        guard: Arc<Guard>,
+        status: Arc<ReloadStatus>,
+        watched: Vec<PathBuf>,
+    ) -> std::io::Result<Reloader> {
+        Ok(Reloader {
+            path,
+            guard,
+            status,
+            watched,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Runs until the task is aborted.
+    pub async fn run(mut self) {
+        let mut seen = fingerprint_off_thread(self.watched.clone()).await;
+        let mut poll = tokio::time::interval(POLL_INTERVAL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let trigger = tokio::select! {
+                _ = self.hangup.recv() => "SIGHUP",
+                _ = poll.tick() => "change",
+            };
+            if trigger == "change" {
+                let now = fingerprint_off_thread(self.watched.clone()).await;
+                if now == seen {
+                    continue;
+                }
+            }
+            let path = self.path.clone();
+            let Ok((result, watched)) =
+                tokio::task::spawn_blocking(move || Security::load(&path)).await
+            else {
+                continue;
+            };
+            self.watched = watched;
+            seen = fingerprint_off_thread(self.watched.clone()).await;
+            match result {
+                Ok(security) => {
+                    info!(file = %self.path.display(), trigger, settings = security.summary(), "Web configuration reloaded");
+                    self.guard.replace(Arc::new(security));
+                    self.status.record(true);
+                }
+                Err(err) => {
+                    error!(error = %err, trigger, "Web configuration reload failed; keeping the previous configuration");
+                    self.status.record(false);
+                }
+            }
+        }
+    }
+}
+
+async fn fingerprint_off_thread(files: Vec<PathBuf>) -> u64 {
+    tokio::task::spawn_blocking(move || fingerprint(&files))
+        .await
+        .unwrap_or(0)
+}
+
+/// A hash of the files' contents (a missing or unreadable file hashes as such).
+fn fingerprint(files: &[PathBuf]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in files {
+        f.hash(&mut h);
+        match std::fs::read(f) {
+            Ok(bytes) => bytes.hash(&mut h),
+            Err(e) => e.kind().to_string().hash(&mut h),
+        }
+    }
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_follows_content() {
+        let dir = std::env::temp_dir().join(format!("gce-fp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let f = dir.join("a");
+        std::fs::write(&f, "one").expect("write");
+        let files = [f.clone(), dir.join("missing")];
+        let a = fingerprint(&files);
+        assert_eq!(a, fingerprint(&files));
+        std::fs::write(&f, "two").expect("write");
+        assert_ne!(a, fingerprint(&files));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn status_records_success_time_and_failure() {
+        let s = ReloadStatus::loaded_now();
+        assert!(s.succeeded());
+        let t = s.last_success_unix();
+        assert!(t > 1.6e9, "{t}");
+        s.record(false);
+        assert!(!s.succeeded());
+        assert_eq!(
+            s.last_success_unix(),
+            t,
+            "a failure keeps the last success time"
+        );
+    }
+}
