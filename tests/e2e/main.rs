@@ -13,6 +13,8 @@ mod golden;
 mod http;
 mod nvml;
 mod observability;
+mod pki;
 mod state;
 mod support;
 mod sysfs;
+mod webconfig;

@@ -174,13 +174,27 @@ impl Response {
 
 /// One HTTP/1.1 request with `Connection: close`.
 pub fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
+    request_with(addr, method, path, &[])
+}
+
+/// One HTTP/1.1 request with `Connection: close` and extra `headers`.
+pub fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n"
     )
     .expect("write request");
     let mut raw = Vec::new();
@@ -188,7 +202,8 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
     parse_response(&raw)
 }
 
-fn parse_response(raw: &[u8]) -> Response {
+/// Parses a raw HTTP/1.1 response (chunked bodies included).
+pub fn parse_response(raw: &[u8]) -> Response {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
