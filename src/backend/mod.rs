@@ -6,7 +6,7 @@ pub mod hwmon;
 pub mod nvml;
 pub mod rapl;
 pub mod simulated;
-mod sysfs;
+pub mod sysfs;
 
 use crate::units::Watts;
 

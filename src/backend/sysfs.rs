@@ -44,19 +44,28 @@ pub fn read_text(path: &Path) -> Result<String, SysfsError> {
 /// The file's content as an unsigned integer.
 pub fn read_u64(path: &Path) -> Result<u64, SysfsError> {
     let text = read_text(path)?;
-    text.parse().map_err(|_| SysfsError::Parse {
+    parse_u64(&text).ok_or_else(|| SysfsError::Parse {
         path: path.to_path_buf(),
         text,
     })
 }
 
+/// An attribute's text (already trimmed) as an unsigned integer.
+pub fn parse_u64(text: &str) -> Option<u64> {
+    text.parse().ok()
+}
+
 /// `KEY=value` lines of a `uevent` file.
 pub fn uevent(path: &Path) -> Result<Vec<(String, String)>, SysfsError> {
-    Ok(read_text(path)?
-        .lines()
+    Ok(parse_uevent(&read_text(path)?))
+}
+
+/// `KEY=value` lines of a `uevent` file's text; other lines are skipped.
+pub fn parse_uevent(text: &str) -> Vec<(String, String)> {
+    text.lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect())
+        .collect()
 }
 
 /// Entries of a directory whose names satisfy `keep`, sorted by name; none if it is missing.

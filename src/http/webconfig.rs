@@ -409,12 +409,39 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
         format!("\"{key}\":"),
         format!("'{key}':"),
     ];
-    text.lines()
+    yaml_lines(text)
         .position(|l| {
             let l = l.trim_start().trim_start_matches("- ");
             forms.iter().any(|f| l.starts_with(f.as_str()))
         })
         .map(|i| i + 1)
+}
+
+/// The lines of `text` as YAML (and so the parser's line numbers) count them: a line ends at
+/// LF, CR LF, a lone CR, NEL, LS or PS. `str::lines` knows only LF and CR LF, which put lines of
+/// old Mac-style files out of step with the parser's (found by fuzzing).
+pub fn yaml_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current.find(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}']) {
+            None => {
+                rest = None;
+                (!current.is_empty()).then_some(current)
+            }
+            Some(i) => {
+                let line = &current[..i];
+                let tail = &current[i..];
+                let skip = if tail.starts_with("\r\n") {
+                    2
+                } else {
+                    tail.chars().next().map_or(1, char::len_utf8)
+                };
+                rest = Some(&tail[skip..]);
+                Some(line)
+            }
+        }
+    })
 }
 
 /// serde_yaml_ng appends " at line L column C" to its messages; the line is reported apart.

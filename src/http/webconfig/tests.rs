@@ -144,3 +144,44 @@ fn debug_output_hides_hashes() {
     let shown = format!("{c:?}");
     assert!(shown.contains("alice") && !shown.contains("$2"), "{shown}");
 }
+
+#[test]
+fn yaml_line_breaks_are_counted_like_the_parser_counts_them() {
+    let lines: Vec<&str> = yaml_lines("a\nb\r\nc\rd\u{85}e\u{2028}f\u{2029}g\n").collect();
+    assert_eq!(lines, ["a", "b", "c", "d", "e", "f", "g"]);
+    assert_eq!(yaml_lines("").count(), 0);
+    assert_eq!(yaml_lines("x").collect::<Vec<_>>(), ["x"]);
+}
+
+/// Regression (fuzzing, fuzz/corpus/web_config/regress-cr-line-breaks.yml): with lone CR line
+/// breaks the parser reported a line past the end of the text as `str::lines` counts it.
+#[test]
+fn lone_cr_line_breaks_give_lines_inside_the_file() {
+    let text = "# comment\r\r\ra: &a [*a\r\r-\r";
+    let err = parse_at(text).expect_err("not a mapping");
+    let line = err.line.expect("line");
+    assert!(line >= 1 && line <= yaml_lines(text).count() + 1, "{err}");
+    let err = parse_at("tls_server_config:\r  cert_file: a\r  key_file: b\r  min_version: TLS11\r")
+        .expect_err("TLS11");
+    assert_eq!(err.line, Some(4), "{err}");
+}
+
+/// Alias bombs ("billion laughs") are refused without being expanded: the strict schema fails
+/// at the first aliased node that doesn't fit, and serde_yaml_ng bounds expansion anyway.
+#[test]
+fn alias_bombs_are_refused() {
+    let mut text =
+        "tls_server_config:\n  cipher_suites: &a0 [x, x, x, x, x, x, x, x]\n".to_string();
+    text.push_str("  curve_preferences: &a1 [*a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0]\n");
+    text.push_str("basic_auth_users:\n");
+    for i in 2..12 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "  u{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let started = std::time::Instant::now();
+    let err = parse_at(&text).expect_err("bomb");
+    assert!(err.reason.contains("invalid type"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
