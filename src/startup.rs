@@ -1,0 +1,269 @@
+//! Start-up steps of [`crate::Exporter::start`]: opening the collectors (NVML failing is fatal,
+//! the others degrade), restoring the ledger, the attributor and the web security settings,
+//! and the start-up inventory in the log.
+
+use crate::backend::hwmon::HwmonBackend;
+use crate::backend::nvml::{NvmlBackend, NvmlLibrary};
+use crate::backend::rapl::RaplBackend;
+use crate::backend::simulated::SimulatedBackend;
+use crate::backend::{Backend, DeviceKind};
+use crate::clock::Clock;
+use crate::config::{CarbonConfig, Config, NvidiaSource, ProviderConfig, Sources};
+use crate::energy::EnergySource;
+use crate::sampler::Sampler;
+use crate::snapshot::CollectorStatus;
+use crate::state::store::Loaded;
+use crate::state::writer::StateHealth;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{debug, error, info, warn};
+
+use crate::{attribution, backend, clock, collector, config, exposition, http, StartError};
+
+/// The attributor for `config`: `--demo` GPUs get made-up identities and pods; real ones are
+/// resolved from procfs and, where the socket is set, the kubelet's pod-resources API.
+pub(crate) fn attributor(
+    config: &config::AttributionConfig,
+    sources: &Sources,
+    sampler: &Sampler,
+) -> attribution::Attributor {
+    use attribution::identity::{ProcResolver, Resolver};
+    use backend::simulated::demo;
+    if let Some(NvidiaSource::Simulated { .. }) = &sources.nvidia {
+        let gpus: Vec<_> = sampler
+            .inventory()
+            .filter(|(c, _, _)| *c == "simulated")
+            .map(|(_, d, _)| d.clone())
+            .collect();
+        info!("Attributing simulated GPUs' energy to made-up demo workloads");
+        return demo::attributor(&config.settings, &gpus);
+    }
+    let resolver: Box<dyn Resolver> = Box::new(ProcResolver::new(
+        config.procfs.clone(),
+        config.rootfs.clone(),
+    ));
+    let pods = config
+        .pod_resources
+        .as_ref()
+        .map(|socket| attribution::kubernetes::spawn(socket.clone(), config.kubernetes_refresh));
+    info!(
+        labels = ?config.settings.labels.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
+        retention = ?config.settings.retention,
+        max_series = config.settings.max_series,
+        procfs = %config.procfs.display(),
+        pod_resources = ?config.pod_resources,
+        "Attributing GPU energy to workloads"
+    );
+    attribution::Attributor::new(&config.settings, resolver, pods)
+}
+
+/// Applies what loading the state file found; returns whether to keep saving it.
+pub(crate) fn restore(
+    sampler: &mut Sampler,
+    cfg: &config::StateConfig,
+    health: &StateHealth,
+    loaded: Loaded,
+    now: clock::Timestamp,
+) -> bool {
+    let path = cfg.path.display();
+    match loaded {
+        Loaded::Missing => info!(path = %path, "No state file yet; totals start from zero"),
+        Loaded::Restored(file) => {
+            let n = sampler.restore(&file, now, cfg.retention);
+            health.restored_devices.store(n as u64, Ordering::Relaxed);
+            info!(path = %path, devices = n, saved_at = file.written_at_unix, "Restored totals from the state file");
+        }
+        Loaded::SetAside { moved_to, reason } => {
+            health.set_aside.store(1, Ordering::Relaxed);
+            warn!(path = %path, moved_to = %moved_to.display(), reason = %reason, "State file set aside; totals start from zero");
+        }
+        Loaded::Unusable { reason } => {
+            error!(path = %path, reason = %reason, "State file unusable and could not be moved aside; NOT saving totals so it is not overwritten");
+            return false;
+        }
+    }
+    true
+}
+
+/// The request guard for `--web.config.file` (open HTTP without one), its reload task, and
+/// its reload metrics.
+pub(crate) fn web_security(
+    config: &Config,
+    exposition: &exposition::Exposition,
+) -> Result<(Arc<http::Guard>, Option<http::reload::Reloader>), StartError> {
+    let Some(web) = &config.web else {
+        return Ok((
+            Arc::new(http::Guard::new(Arc::new(http::Security::open()))),
+            None,
+        ));
+    };
+    info!(file = %web.path.display(), settings = web.security.summary(), "Web configuration loaded");
+    let status = Arc::new(http::reload::ReloadStatus::loaded_now());
+    collector::web::WebConfigCollector::new(Arc::clone(&status))
+        .and_then(|c| exposition.register(Box::new(c)))
+        .map_err(|e| StartError::Internal(format!("metrics registry: {e}")))?;
+    let guard = Arc::new(http::Guard::new(Arc::clone(&web.security)));
+    let reloader = http::reload::Reloader::new(
+        web.path.clone(),
+        Arc::clone(&guard),
+        status,
+        web.watched.clone(),
+    )
+    .map_err(|e| StartError::Internal(format!("cannot handle SIGHUP: {e}")))?;
+    Ok((guard, Some(reloader)))
+}
+
+pub(crate) type Opened = (Vec<Box<dyn Backend>>, Vec<CollectorStatus>);
+
+/// Opens every enabled collector. NVML failing is fatal (a GPU exporter that silently exports
+/// nothing is worse than one that refuses to start); hwmon and RAPL degrade to
+/// `gpu_carbon_exporter_collector_up 0` with a warning.
+pub(crate) fn open_collectors(
+    sources: &Sources,
+    clock: Arc<dyn Clock>,
+) -> Result<Opened, StartError> {
+    let mut backends: Vec<Box<dyn Backend>> = Vec::new();
+    let mut collectors = Vec::new();
+    match &sources.nvidia {
+        Some(NvidiaSource::Simulated { gpus }) => {
+            backends.push(Box::new(SimulatedBackend::new(*gpus, clock)));
+            collectors.push(CollectorStatus {
+                name: "simulated",
+                up: true,
+            });
+        }
+        Some(NvidiaSource::Nvml { library }) => {
+            backends.push(open_nvml(library.as_deref())?);
+            collectors.push(CollectorStatus {
+                name: "nvml",
+                up: true,
+            });
+        }
+        None => {}
+    }
+    if sources.hwmon {
+        let hwmon = HwmonBackend::discover(&sources.sysfs);
+        if hwmon.devices().is_empty() {
+            warn!(sysfs = %sources.sysfs.display(), "hwmon collector found no AMD or Intel GPU");
+        }
+        backends.push(Box::new(hwmon));
+        collectors.push(CollectorStatus {
+            name: "hwmon",
+            up: true,
+        });
+    }
+    if sources.rapl {
+        match RaplBackend::discover(&sources.sysfs) {
+            Ok(rapl) => {
+                backends.push(Box::new(rapl));
+                collectors.push(CollectorStatus {
+                    name: "rapl",
+                    up: true,
+                });
+            }
+            Err(err) => {
+                warn!(error = %err, "RAPL collector disabled");
+                collectors.push(CollectorStatus {
+                    name: "rapl",
+                    up: false,
+                });
+            }
+        }
+    }
+    Ok((backends, collectors))
+}
+
+pub(crate) fn open_nvml(library: Option<&std::path::Path>) -> Result<Box<dyn Backend>, StartError> {
+    let nvml = NvmlLibrary::open(library)?;
+    let library = nvml.library().to_string();
+    let driver = nvml
+        .driver_version()
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    info!(library = %library, driver = %driver, "NVML initialised");
+    let backend = NvmlBackend::discover(nvml).map_err(|source| StartError::Discover {
+        library: library.clone(),
+        source,
+    })?;
+    if backend.devices().is_empty() {
+        return Err(StartError::NoGpus { library });
+    }
+    Ok(Box::new(backend))
+}
+
+pub(crate) fn log_inventory(sampler: &Sampler, config: &Config) {
+    info!(interval = ?config.sample_interval, "Sampling");
+    let mut integrated = false;
+    for (collector, d, source) in sampler.inventory() {
+        integrated |= matches!(
+            source,
+            EnergySource::Integrated | EnergySource::Estimated(_)
+        );
+        match d.kind {
+            DeviceKind::HostDomain => {
+                info!(collector, domain = %d.name, zone = %d.uuid, energy_source = source.as_str(), "Host energy domain found")
+            }
+            DeviceKind::Gpu => info!(
+                collector,
+                gpu = d.index,
+                uuid = %d.uuid,
+                name = %d.name,
+                energy_source = source.as_str(),
+                power = d.caps.power,
+                utilization = d.caps.utilization,
+                power_limit = d.caps.power_limit,
+                "GPU found"
+            ),
+        }
+        if let EnergySource::Estimated(m) = source {
+            warn!(uuid = %d.uuid, idle_watts = m.idle.0, rated_watts = m.rated.0, "Power is ESTIMATED from utilization (idle + (rated - idle) x utilization); series are labelled energy_source=\"estimated\"");
+        }
+        if source == EnergySource::Unavailable {
+            warn!(uuid = %d.uuid, name = %d.name, "No energy counter, power reading or known power model: this GPU's energy stays 0; set --estimate.rated-watts to estimate it");
+        }
+    }
+    if integrated && config.sample_interval > Duration::from_secs(1) {
+        warn!(interval = ?config.sample_interval, "GPUs without an energy counter are integrated from power readings, which average at most 1 s: sampling slower than 1s misses load between samples");
+    }
+    log_carbon(&config.carbon);
+}
+
+/// One line for the landing page: the provider, and the static value or fallback.
+pub(crate) fn describe_carbon(carbon: &CarbonConfig) -> String {
+    let i = carbon.static_value.intensity();
+    let value = format!("{} {} g/kWh ({})", i.zone, i.value.0, i.source);
+    let live = match &carbon.provider {
+        ProviderConfig::Static => return format!("static: {value}"),
+        ProviderConfig::ElectricityMaps(s) => format!("Electricity Maps, zone {}", s.zone),
+        ProviderConfig::WattTime(s) => {
+            format!("WattTime {}, region {}", s.signal_type.as_str(), s.region)
+        }
+        ProviderConfig::UkGrid { target, .. } => format!("GB Carbon Intensity API, {target:?}"),
+        ProviderConfig::Schedule(s) => format!("schedule {}", s.name),
+    };
+    format!("{live}; fallback {value}")
+}
+
+pub(crate) fn log_carbon(carbon: &CarbonConfig) {
+    let i = carbon.static_value.intensity();
+    let provider = carbon.provider.name();
+    match &carbon.provider {
+        ProviderConfig::Static => {
+            info!(provider, zone = %i.zone, source = %i.source, grams_per_kwh = i.value.0, signal = i.signal.as_str(), scope = i.scope.as_str(), pue = carbon.pue, "Carbon intensity")
+        }
+        _ => {
+            info!(provider, setup = %describe_carbon(carbon), max_age = ?carbon.max_age, refresh = ?carbon.refresh, pue = carbon.pue, "Carbon intensity")
+        }
+    }
+    if carbon.is_default {
+        warn!(grams_per_kwh = i.value.0, "No --carbon.zone, --carbon.fallback-zone or --carbon.intensity given: the static value is the world average, labelled zone=\"WORLD\"");
+    }
+    match carbon.embodied {
+        Some(a) => {
+            info!(kg_per_gpu = a.kg_per_gpu, lifetime = ?a.lifetime, "Embodied emissions amortised per GPU")
+        }
+        None => {
+            debug!("Embodied emissions off (set --embodied.kg-per-gpu to amortise a GPU's manufacturing footprint)")
+        }
+    }
+}
