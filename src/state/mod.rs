@@ -275,10 +275,17 @@ impl StateFile {
             column: e.column(),
             message: e.to_string(),
         })?;
-        if file.version != VERSION {
-            return Err(ParseError::Version(file.version));
+        file.validate()?;
+        Ok(file)
+    }
+
+    /// Checks what `parse` checks beyond the JSON shape: the version and that every total is
+    /// a finite, non-negative number.
+    fn validate(&self) -> Result<(), ParseError> {
+        if self.version != VERSION {
+            return Err(ParseError::Version(self.version));
         }
-        for d in &file.devices {
+        for d in &self.devices {
             for (what, v) in [
                 ("energy_j", d.energy_j),
                 ("idle_energy_j", d.idle_energy_j),
@@ -292,7 +299,7 @@ impl StateFile {
                 }
             }
         }
-        for (uuid, what, v) in file.attribution.iter().flat_map(|a| a.values()) {
+        for (uuid, what, v) in self.attribution.iter().flat_map(|a| a.values()) {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(ParseError::Value {
                     uuid: uuid.to_string(),
@@ -300,13 +307,19 @@ impl StateFile {
                 });
             }
         }
-        Ok(file)
+        Ok(())
     }
 
-    /// The file's text.
-    pub fn to_json(&self) -> String {
-        // Plain data of strings and numbers: serialising it can't fail.
-        serde_json::to_string_pretty(self).unwrap_or_default()
+    /// The file's text, or why it must not be written: a total that is not a finite number
+    /// would be saved as `null` and make the file unreadable at the next start, so the writer
+    /// keeps the last good file instead.
+    pub fn to_json(&self) -> Result<String, ParseError> {
+        self.validate()?;
+        serde_json::to_string_pretty(self).map_err(|e| ParseError::Syntax {
+            line: 0,
+            column: 0,
+            message: e.to_string(),
+        })
     }
 
     /// The state to save after `snapshot`.

@@ -103,7 +103,7 @@ mod tests {
             devices: Vec::new(),
             attribution: None,
         };
-        write_atomic(&path, &file.to_json()).expect("write");
+        write_atomic(&path, &file.to_json().expect("valid state")).expect("write");
         match load(&path, 1) {
             Loaded::Restored(f) => assert_eq!(f, file),
             other => panic!("{other:?}"),

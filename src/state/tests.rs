@@ -64,13 +64,14 @@ fn workload_totals_round_trip_and_are_checked() {
     assert_eq!(snap.unattributed[0].co2e.0, 80.0);
     let mut bad = attribution();
     bad.workloads[0].co2e_g = f64::NAN;
-    let text = StateFile {
+    let file = StateFile {
         version: VERSION,
         written_at_unix: 0.0,
         devices: vec![],
         attribution: Some(bad),
-    }
-    .to_json();
+    };
+    assert!(file.to_json().is_err(), "a NaN total is never written");
+    let text = serde_json::to_string(&file).expect("json");
     assert!(StateFile::parse(&text).is_err());
 }
 
@@ -82,14 +83,18 @@ fn round_trip() {
         devices: vec![device()],
         attribution: Some(attribution()),
     };
-    assert_eq!(StateFile::parse(&file.to_json()).expect("parse"), file);
+    assert_eq!(
+        StateFile::parse(&file.to_json().expect("valid state")).expect("parse"),
+        file
+    );
     let retained = file.devices[0].retained_snapshot();
     assert!(!retained.up);
     assert_eq!(retained.totals.energy.kwh(), 1.0);
     assert_eq!(retained.energy_source.as_str(), "counter");
     assert_eq!(retained.embodied, Some(Grams(12.5)));
     // Files written before embodied emissions existed still load.
-    let mut value: serde_json::Value = serde_json::from_str(&file.to_json()).expect("json");
+    let mut value: serde_json::Value =
+        serde_json::from_str(&file.to_json().expect("valid state")).expect("json");
     value["devices"][0]
         .as_object_mut()
         .expect("object")
@@ -111,13 +116,17 @@ fn refusals_say_where_and_why() {
     assert!(err.to_string().contains("version 9"), "{err}");
     let mut d = device();
     d.energy_j = -1.0;
-    let text = StateFile {
+    let file = StateFile {
         version: VERSION,
         written_at_unix: 0.0,
         devices: vec![d],
         attribution: None,
-    }
-    .to_json();
+    };
+    let err = file
+        .to_json()
+        .expect_err("a negative total is never written");
+    assert!(err.to_string().contains("energy_j"), "{err}");
+    let text = serde_json::to_string(&file).expect("json");
     let err = StateFile::parse(&text).expect_err("negative");
     assert!(err.to_string().contains("energy_j"), "{err}");
     assert!(StateFile::parse("").is_err());

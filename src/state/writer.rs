@@ -96,8 +96,11 @@ pub fn spawn(
             );
             let snapshot = snapshots.borrow().clone();
             if let Some(s) = snapshot {
-                let text = StateFile::from_snapshot(&s).to_json();
-                health.record(write_atomic(&path, &text), s.taken_at_unix, &path);
+                let written = StateFile::from_snapshot(&s)
+                    .to_json()
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                    .and_then(|text| write_atomic(&path, &text));
+                health.record(written, s.taken_at_unix, &path);
             }
             if last {
                 return;
