@@ -15,6 +15,7 @@ use crate::duration;
 use crate::energy::PowerModel;
 use crate::http::Security;
 use crate::sampler::EstimateSettings;
+use crate::state;
 use crate::units::Watts;
 pub use attribution::AttributionConfig;
 
@@ -224,6 +225,24 @@ fn state(cli: &Cli) -> Result<Option<StateConfig>, ConfigError> {
     };
     if path.as_os_str().is_empty() || path.file_name().is_none() {
         return Err(invalid("state.file", path.display(), "must name a file"));
+    }
+    // Only a regular file (or nothing yet) is ever read, written or moved aside: not a
+    // directory, a device, a FIFO or a symbolic link, and the journal beside it likewise.
+    for (p, what) in [
+        (path.clone(), "it"),
+        (state::journal::path_for(path), "its journal"),
+    ] {
+        match state::files::not_regular(&p) {
+            Ok(None) => {}
+            Ok(Some(kind)) => {
+                let why = format!("{what} ({}) is {kind}, not a regular file", p.display());
+                return Err(invalid("state.file", path.display(), why));
+            }
+            Err(e) => {
+                let why = format!("cannot look at {what} ({}): {e}", p.display());
+                return Err(invalid("state.file", path.display(), why));
+            }
+        }
     }
     Ok(Some(StateConfig {
         path: path.clone(),

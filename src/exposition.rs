@@ -6,7 +6,7 @@ use std::sync::Arc;
 use prometheus::{Encoder, Registry, TextEncoder};
 
 use crate::collector::{BuildInfo, SnapshotCollector};
-use crate::sampler::Published;
+use crate::snapshot::Published;
 use crate::state::writer::StateHealth;
 
 /// `Content-Type` of the text exposition format.

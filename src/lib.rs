@@ -44,7 +44,10 @@ mod startup;
 pub mod state;
 pub mod units;
 
-use startup::{attributor, describe_carbon, log_inventory, open_collectors, restore, web_security};
+use startup::{
+    attributor, describe_carbon, log_inventory, open_collectors, persist, restore, web_security,
+    Publisher,
+};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -90,6 +93,9 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The ledger's journal could not be taken (another exporter holds it).
+    #[error("--state.file: {0}")]
+    State(#[from] state::journal::OpenError),
     /// Anything else at start-up (thread creation, registry set-up).
     #[error("{0}")]
     Internal(String),
@@ -112,10 +118,9 @@ impl Exporter {
         let sources = config.sources.clone();
         let backend_clock = Arc::clone(&clock);
         let state_path = config.state.as_ref().map(|s| s.path.clone());
-        let now_secs = clock.now().unix as u64;
         let ((backends, collectors), loaded) = tokio::task::spawn_blocking(move || {
             let opened = open_collectors(&sources, backend_clock)?;
-            Ok::<_, StartError>((opened, state_path.map(|p| state::store::load(&p, now_secs))))
+            Ok::<_, StartError>((opened, state_path.map(|p| state::store::load(&p))))
         })
         .await
         .map_err(|e| StartError::Internal(format!("collector start-up panicked: {e}")))??;
@@ -145,11 +150,11 @@ impl Exporter {
             .state
             .as_ref()
             .map(|_| Arc::new(StateHealth::default()));
-        let persist = match (&config.state, &health, loaded) {
+        let restored = match (&config.state, &health, loaded) {
             (Some(cfg), Some(h), Some(loaded)) => {
-                restore(&mut sampler, cfg, h, loaded, clock.now())
+                Some((cfg, h, restore(&mut sampler, cfg, h, loaded, clock.now())))
             }
-            _ => false,
+            _ => None,
         };
         log_inventory(&sampler, config);
         let setup = http::landing::Setup {
@@ -172,7 +177,6 @@ impl Exporter {
             pue: carbon.pue,
         };
         let (publish, snapshots) = watch::channel(None);
-        let writer_snapshots = snapshots.clone();
         let exposition = exposition::Exposition::new(snapshots.clone(), true, health.clone())
             .map_err(|e| StartError::Internal(format!("metrics registry: {e}")))?;
         let (guard, reloader) = web_security(config, &exposition)?;
@@ -190,17 +194,17 @@ impl Exporter {
                 .map_err(|source| StartError::Bind { addr, source })?;
             listeners.push(listener);
         }
-        let writer = match (&config.state, health) {
-            (Some(cfg), Some(h)) if persist => Some(
-                state::writer::spawn(cfg.path.clone(), cfg.flush_interval, writer_snapshots, h)
-                    .map_err(|e| {
-                        StartError::Internal(format!("cannot start the state writer: {e}"))
-                    })?,
-            ),
-            _ => None,
+        // Start-up has succeeded: only now may files be moved aside or written.
+        let (writer, publisher) = match restored {
+            Some((cfg, h, restored)) => {
+                persist(cfg, h, restored, clock.now().unix as u64, publish)?
+            }
+            None => (None, Publisher::Direct(publish)),
         };
-        let sampler = sampler::spawn(sampler, clock, config.sample_interval, publish)
-            .map_err(|e| StartError::Internal(format!("cannot start the sampler thread: {e}")))?;
+        let sampler = sampler::spawn(sampler, clock, config.sample_interval, move |s| {
+            publisher.publish(s)
+        })
+        .map_err(|e| StartError::Internal(format!("cannot start the sampler thread: {e}")))?;
         Ok(Exporter {
             listeners,
             app,

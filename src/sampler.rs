@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::attribution::Attributor;
@@ -22,9 +21,6 @@ use crate::snapshot::{
 };
 use crate::state::StateFile;
 use crate::units::{Grams, Joules, Watts};
-
-/// The latest snapshot, `None` until the first tick.
-pub type Published = watch::Receiver<Option<Arc<Snapshot>>>;
 
 /// How power is estimated for devices without a sensor.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -403,13 +399,14 @@ impl SamplerHandle {
     }
 }
 
-/// Starts sampling every `interval` on a thread of its own, publishing each snapshot on
-/// `publish`. Missed ticks (a tick slower than the interval) are skipped, not bunched.
+/// Starts sampling every `interval` on a thread of its own, handing each snapshot to
+/// `publish` (straight to the scrapes, or to the state writer that commits it first). Missed
+/// ticks (a tick slower than the interval) are skipped, not bunched.
 pub fn spawn(
     mut sampler: Sampler,
     clock: Arc<dyn Clock>,
     interval: Duration,
-    publish: watch::Sender<Option<Arc<Snapshot>>>,
+    mut publish: impl FnMut(Snapshot) + Send + 'static,
 ) -> std::io::Result<SamplerHandle> {
     let (stop, stopped) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
@@ -420,7 +417,7 @@ pub fn spawn(
                 let started = Instant::now();
                 let mut snapshot = sampler.tick(clock.now());
                 snapshot.sample_duration = started.elapsed();
-                publish.send_replace(Some(Arc::new(snapshot)));
+                publish(snapshot);
                 next += interval;
                 let now = Instant::now();
                 if next < now {

@@ -1,13 +1,19 @@
 //! The immutable result of one sampling tick: everything a scrape renders, and nothing that
 //! needs a device, a lock across `.await`, or arithmetic beyond unit conversion to render.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use crate::attribution::AttributionSnapshot;
 use crate::backend::{DeviceInfo, DeviceKind};
 use crate::carbon::{Intensity, ProviderStatus};
 use crate::energy::{EnergySource, Totals};
 use crate::units::{Grams, Watts};
+
+/// The latest snapshot served, `None` until the first tick.
+pub type Published = watch::Receiver<Option<Arc<Snapshot>>>;
 
 /// Everything known at the end of one tick.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,9 +1,9 @@
-//! The persistent ledger (`state::StateFile::parse`): a state file damaged by a crash, a full
-//! disk or a hand edit is refused with a reason (and then set aside by the caller), never a
-//! panic; what parses has only finite, non-negative totals.
+//! The persistent ledger (`state::StateFile::parse` and the journal replay): a state file or
+//! journal damaged by a crash, a full disk or a hand edit is refused (or its bad lines skipped)
+//! with a reason, never a panic; what parses or replays has only finite, non-negative totals.
 #![no_main]
 
-use gpu_carbon_exporter::state::{ParseError, StateFile};
+use gpu_carbon_exporter::state::{journal, ParseError, StateFile};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,4 +20,8 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(_) => {}
     }
+    let mut state = StateFile::empty();
+    let replayed = journal::replay(&mut state, text);
+    assert!(replayed.applied + replayed.skipped <= text.lines().count() + 1);
+    assert!(state.to_json().is_ok(), "a replay only applies valid records");
 });

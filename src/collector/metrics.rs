@@ -140,15 +140,23 @@ pub const STATE_WRITES: Spec = spec(
     "gpu_carbon_exporter_state_writes_total",
     COUNTER,
     &[],
-    "Successful writes of the state file.",
+    "Samples committed to the ledger (journal appends and whole rewrites of --state.file) before they were served.",
 );
 pub const STATE_WRITE_FAILURES: Spec = spec("gpu_carbon_exporter_state_write_failures_total", COUNTER, &[],
-    "Failed writes of the state file (disk full, read-only directory); the exporter keeps serving and retries.");
+    "Failed ledger commits (disk full, read-only or missing directory); counters are held at their last saved values meanwhile.");
+pub const STATE_WRITTEN_BYTES: Spec = spec(
+    "gpu_carbon_exporter_state_written_bytes_total",
+    COUNTER,
+    &[],
+    "Bytes written to the ledger (journal and state file), in bytes.",
+);
+pub const STATE_HELD: Spec = spec("gpu_carbon_exporter_state_counters_held", GAUGE, &[],
+    "1 while the served energy and CO2e counters are held at their last saved values because the ledger cannot be written; they catch up when it can.");
 pub const STATE_LAST_WRITE: Spec = spec(
     "gpu_carbon_exporter_state_last_write_timestamp_seconds",
     GAUGE,
     &[],
-    "Unix time of the last successful write of the state file (0 if none yet).",
+    "Unix time of the sample last committed to the ledger (0 if none yet).",
 );
 pub const STATE_RESTORED: Spec = spec(
     "gpu_carbon_exporter_state_restored_devices",
@@ -160,7 +168,7 @@ pub const STATE_SET_ASIDE: Spec = spec(
     "gpu_carbon_exporter_state_set_aside_total",
     COUNTER,
     &[],
-    "State files found corrupt or unreadable at start and renamed to <file>.corrupt-<time>.",
+    "Ledger files (state file or journal) found corrupt or unreadable at start and renamed to <file>.corrupt-<time>.",
 );
 
 pub const WORKLOAD_ENERGY: Spec = spec("gpu_workload_energy_kwh_total", COUNTER, GPU,
@@ -211,7 +219,7 @@ pub const WEB_CONFIG_LAST: Spec = spec(
 pub const WEB: [&Spec; 2] = [&WEB_CONFIG_RELOAD, &WEB_CONFIG_LAST];
 
 /// All of the above but [`WEB`], for the snapshot collector's descriptors.
-pub const ALL: [&Spec; 38] = [
+pub const ALL: [&Spec; 40] = [
     &WORKLOAD_ENERGY,
     &WORKLOAD_CO2E,
     &WORKLOAD_POWER,
@@ -247,6 +255,8 @@ pub const ALL: [&Spec; 38] = [
     &STATE_PERSISTING,
     &STATE_WRITES,
     &STATE_WRITE_FAILURES,
+    &STATE_WRITTEN_BYTES,
+    &STATE_HELD,
     &STATE_LAST_WRITE,
     &STATE_RESTORED,
     &STATE_SET_ASIDE,

@@ -15,7 +15,7 @@ use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricT
 use crate::attribution::AttributionSnapshot;
 use crate::backend::DeviceKind;
 use crate::energy::EnergySource;
-use crate::sampler::Published;
+use crate::snapshot::Published;
 use crate::snapshot::{DeviceSnapshot, ErrorKind, Snapshot};
 use crate::state::writer::StateHealth;
 use metrics::*;
@@ -212,6 +212,8 @@ fn render_state(h: &StateHealth, out: &mut Families) {
     );
     out.add(&STATE_WRITES, &[], load(&h.writes));
     out.add(&STATE_WRITE_FAILURES, &[], load(&h.write_failures));
+    out.add(&STATE_WRITTEN_BYTES, &[], load(&h.bytes_written));
+    out.add(&STATE_HELD, &[], if h.held() { 1.0 } else { 0.0 });
     out.add(&STATE_LAST_WRITE, &[], h.last_success_unix());
     out.add(&STATE_RESTORED, &[], load(&h.restored_devices));
     out.add(&STATE_SET_ASIDE, &[], load(&h.set_aside));

@@ -9,7 +9,7 @@ use tracing::error;
 
 use super::landing;
 use crate::exposition::{Exposition, CONTENT_TYPE as METRICS_CONTENT_TYPE};
-use crate::sampler::Published;
+use crate::snapshot::Published;
 
 /// Response type of every route.
 pub type Reply = Response<Full<Bytes>>;

@@ -13,6 +13,10 @@
 //! meantime; then the energy since the reload is counted). Energy of integrated or estimated
 //! devices during the downtime is unknown and not counted.
 
+pub mod delta;
+pub mod files;
+pub mod hold;
+pub mod journal;
 pub mod store;
 pub mod writer;
 
@@ -281,7 +285,7 @@ impl StateFile {
 
     /// Checks what `parse` checks beyond the JSON shape: the version and that every total is
     /// a finite, non-negative number.
-    fn validate(&self) -> Result<(), ParseError> {
+    pub(crate) fn validate(&self) -> Result<(), ParseError> {
         if self.version != VERSION {
             return Err(ParseError::Version(self.version));
         }
@@ -336,6 +340,16 @@ impl StateFile {
                 .attribution
                 .as_ref()
                 .map(SavedAttribution::from_snapshot),
+        }
+    }
+
+    /// A state with no device (a first start).
+    pub fn empty() -> StateFile {
+        StateFile {
+            version: VERSION,
+            written_at_unix: 0.0,
+            devices: Vec::new(),
+            attribution: None,
         }
     }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn device() -> DeviceState {
+pub(super) fn device() -> DeviceState {
     DeviceState {
         uuid: "GPU-1".into(),
         kind: SavedKind::Gpu,
@@ -29,7 +29,7 @@ fn device() -> DeviceState {
     }
 }
 
-fn attribution() -> SavedAttribution {
+pub(super) fn attribution() -> SavedAttribution {
     SavedAttribution {
         labels: vec!["pod".into(), "user".into()],
         workloads: vec![SavedWorkload {

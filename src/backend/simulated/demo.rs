@@ -48,7 +48,7 @@ impl Resolver for DemoResolver {
             0 | 1 => {
                 cgroup.pod_uid = Some(pod_uid(index));
                 cgroup.qos = Some("guaranteed".into());
-                if index % 4 == 0 {
+                if index.is_multiple_of(4) {
                     "alice"
                 } else {
                     "svc-infer"
