@@ -15,6 +15,8 @@ mod nvml;
 mod observability;
 mod pki;
 mod state;
+mod state_crash;
+mod state_files;
 mod support;
 mod sysfs;
 mod webconfig;

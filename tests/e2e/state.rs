@@ -168,34 +168,62 @@ fn a_corrupt_state_file_is_set_aside_not_lost() {
     assert!(e.log().contains("set aside"), "{}", e.log());
 }
 
+/// The directory of the ledger vanishes: commits fail and are counted, power stays live, and
+/// the counters are held at their last durable values (never served above what the ledger
+/// holds). When the directory is back, the counters catch up with nothing lost.
 #[test]
-fn an_unwritable_state_directory_is_counted_and_serving_goes_on() {
+fn an_unwritable_state_directory_holds_the_counters_and_loses_nothing() {
     let scenario = scenario();
     let dir = state_path().with_file_name("vanishing");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let state = dir.join("state.json");
     let e = start(&scenario, &state, &[]);
-    scrape_until(&e, |s| {
+    let a = scrape_until(&e, |s| {
         s.value("gpu_carbon_exporter_state_writes_total", &[]) >= 1.0
+            && joules(s, "GPU-counter") > 0.0
     });
     std::fs::remove_dir_all(&dir).expect("rm");
-    let s = scrape_until(&e, |s| {
-        s.value("gpu_carbon_exporter_state_write_failures_total", &[]) >= 1.0
+    let held = scrape_until(&e, |s| {
+        s.value("gpu_carbon_exporter_state_counters_held", &[]) == 1.0
     });
-    assert!(s.value("gpu_carbon_exporter_state_write_failures_total", &[]) >= 1.0);
+    std::thread::sleep(Duration::from_millis(1000));
+    let still = e.scrape();
+    assert!(still.value("gpu_carbon_exporter_state_write_failures_total", &[]) >= 5.0);
     assert_eq!(
-        s.value("gpu_up", &[("uuid", "GPU-counter")]),
+        still.value("gpu_up", &[("uuid", "GPU-counter")]),
         1.0,
         "sampling goes on"
     );
+    assert_eq!(
+        still.value("gpu_power_watts", &[("uuid", "GPU-counter")]),
+        300.0,
+        "gauges stay live"
+    );
+    assert!(ts(&still) > ts(&held) + 0.5, "snapshots stay fresh");
+    for uuid in ["GPU-counter", "GPU-integrated"] {
+        assert_eq!(
+            joules(&still, uuid),
+            joules(&held, uuid),
+            "{uuid}: held while nothing can be saved"
+        );
+    }
+
     std::fs::create_dir_all(&dir).expect("mkdir again");
-    let writes = s.value("gpu_carbon_exporter_state_writes_total", &[]);
-    scrape_until(&e, |s| {
-        s.value("gpu_carbon_exporter_state_writes_total", &[]) > writes
+    let back = scrape_until(&e, |s| {
+        s.value("gpu_carbon_exporter_state_counters_held", &[]) == 0.0
     });
     assert!(state.exists(), "writes resume once the directory is back");
+    let span = ts(&back) - ts(&a);
+    let want = 300.0 * span;
+    for uuid in ["GPU-counter", "GPU-integrated"] {
+        let got = joules(&back, uuid) - joules(&a, uuid);
+        assert!(
+            (got - want).abs() < 0.01 * want,
+            "{uuid}: caught up to {got} J of {want} J over {span} s"
+        );
+    }
     assert!(
-        e.log().contains("Cannot write the state file"),
+        e.log().contains("Cannot write the state file") && e.log().contains("caught up"),
         "{}",
         e.log()
     );
