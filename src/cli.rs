@@ -225,7 +225,8 @@ pub struct Cli {
     pub estimate_idle_watts: Option<f64>,
 
     /// File that keeps every device's energy, idle energy and CO2e totals across restarts
-    /// (and the energy drawn while the exporter was down). Off when not set.
+    /// (and the energy drawn while the exporter was down), with a journal beside it
+    /// (<FILE>.journal). Must be a regular file or not exist yet. Off when not set.
     #[arg(
         long = "state.file",
         env = "GPU_CARBON_EXPORTER_STATE_FILE",
@@ -233,8 +234,8 @@ pub struct Cli {
     )]
     pub state_file: Option<PathBuf>,
 
-    /// How often the state file is written (and once more at shutdown); a kill -9 loses at
-    /// most this much accounting.
+    /// How often the state file is rewritten whole (and once more at shutdown). Every sample
+    /// is committed to its journal before it is served, whatever this interval.
     #[arg(
         long = "state.flush-interval",
         env = "GPU_CARBON_EXPORTER_STATE_FLUSH_INTERVAL",

@@ -1,13 +1,16 @@
-//! The persistent ledger: every device's totals, written to `--state.file` so that energy, idle
-//! energy and CO2e continue across exporter restarts, upgrades and driver reloads.
+//! The persistent ledger: every device's and workload's totals, kept in `--state.file` and its
+//! journal so that energy, idle energy and CO2e continue across restarts, crashes, upgrades and
+//! driver reloads, and so that no counter ever served can be lower after a restart.
 //!
-//! - this module: the file's content ([`StateFile`]) and its (de)serialisation — pure;
-//! - [`store`]: loading at start (a corrupt or unreadable file is moved aside, never silently
-//!   dropped) and atomic writes (temp file, fsync, rename, fsync of the directory);
-//! - [`writer`]: the background thread that flushes every `--state.flush-interval` and at
-//!   shutdown.
+//! - this module: the state's content ([`StateFile`]) and its (de)serialisation — pure;
+//! - [`delta`]: what changed between two states (a journal [`delta::Record`]) and applying it;
+//! - [`journal`]: `<file>.journal`, one fsynced line per committed sample, locked;
+//! - [`store`]: loading at start (read-only) and atomic rewrites of the state file;
+//! - [`files`]: the file-system rules (regular files only, no links followed, 0600, read cap);
+//! - [`hold`]: what is served while the ledger can't be written;
+//! - [`writer`]: the thread that commits each sample before it is served.
 //!
-//! Besides the totals, the file keeps each hardware counter's last raw value and when it was
+//! Besides the totals, the ledger keeps each hardware counter's last raw value and when it was
 //! read. On restart the first counter reading is compared with it, so the energy a GPU drew
 //! while the exporter was down is counted too (exactly, unless the driver was reloaded in the
 //! meantime; then the energy since the reload is counted). Energy of integrated or estimated

@@ -64,7 +64,7 @@ fn state_path() -> PathBuf {
 
 /// Kill -9, one second down, restart: the counter GPU's energy is exact over the whole span,
 /// downtime included (the saved raw counter is compared with the first new reading); the
-/// integrated GPU loses at most the flush interval plus the downtime and never counts twice.
+/// integrated GPU loses at most the downtime plus one sample interval and never counts twice.
 #[test]
 fn kill_9_and_restart_lose_nothing_the_counter_saw_and_count_nothing_twice() {
     let scenario = scenario();
