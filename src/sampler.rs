@@ -74,6 +74,11 @@ struct DeviceState {
     last_seen_unix: f64,
     /// Embodied grams restored from the state file, to which this run's amortisation adds.
     embodied_base: Grams,
+    /// When this device's counters started from zero (OpenMetrics `_created`): the first tick
+    /// for a new device, the saved time for a restored one (`None` if the ledger predates it).
+    created_unix: Option<f64>,
+    /// Whether `created_unix` is still to be set by the first tick.
+    created_pending: bool,
 }
 
 /// One backend and the state of its devices.
@@ -162,6 +167,8 @@ impl Sampler {
                 state.ledger.resume(d.totals(), counter, now.mono);
                 state.last_seen_unix = d.last_seen_unix;
                 state.embodied_base = Grams(d.embodied_g.unwrap_or(0.0));
+                state.created_unix = d.created_unix;
+                state.created_pending = false;
                 restored += 1;
             }
         }
@@ -217,6 +224,9 @@ impl Sampler {
         }
         for source in &mut self.sources {
             for (position, state) in source.states.iter_mut().enumerate() {
+                if std::mem::take(&mut state.created_pending) {
+                    state.created_unix = Some(now.unix);
+                }
                 let result = source.backend.read(position);
                 let info = &source.backend.devices()[position];
                 match result {
@@ -285,6 +295,7 @@ impl Source {
                 errors: s.errors,
                 counter: s.counter,
                 last_seen_unix: s.last_seen_unix,
+                created_unix: s.created_unix,
                 embodied: embodied
                     .filter(|_| info.kind == DeviceKind::Gpu)
                     .map(|g| Grams(s.embodied_base.0 + g.0)),
@@ -304,6 +315,8 @@ impl DeviceState {
             counter: None,
             last_seen_unix: 0.0,
             embodied_base: Grams(0.0),
+            created_unix: None,
+            created_pending: true,
         }
     }
 

@@ -75,6 +75,9 @@ pub struct DeviceSnapshot {
     pub counter: Option<CounterMark>,
     /// Last time the device was read successfully, Unix seconds.
     pub last_seen_unix: f64,
+    /// When the device's counters started from zero, Unix seconds (OpenMetrics `_created`);
+    /// `None` when unknown (restored from a ledger written before this was kept).
+    pub created_unix: Option<f64>,
     /// Embodied emissions amortised so far (GPUs, with `--embodied.kg-per-gpu`).
     pub embodied: Option<Grams>,
 }

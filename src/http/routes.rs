@@ -2,13 +2,16 @@
 
 use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::header::{
+    HeaderValue, ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::error;
 
 use super::landing;
-use crate::exposition::{Exposition, CONTENT_TYPE as METRICS_CONTENT_TYPE};
+use crate::exposition::negotiate::negotiate;
+use crate::exposition::Exposition;
 use crate::snapshot::Published;
 
 /// Response type of every route.
@@ -90,13 +93,23 @@ impl App {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Not ready: no sample taken yet.\n",
             ),
-            _ => self.metrics(),
+            _ => self.metrics(req),
         }
     }
 
-    fn metrics(&self) -> Reply {
-        match self.exposition.render() {
-            Ok(body) => with_type(StatusCode::OK, body, METRICS_CONTENT_TYPE),
+    fn metrics<B>(&self, req: &Request<B>) -> Reply {
+        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let how = negotiate(header(ACCEPT), header(ACCEPT_ENCODING));
+        match self.exposition.body(how) {
+            Ok(body) => {
+                let mut r = with_type(StatusCode::OK, body, how.format.content_type());
+                let headers = r.headers_mut();
+                headers.insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+                if how.gzip {
+                    headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                }
+                r
+            }
             Err(err) => {
                 error!(error = %err, "Rendering metrics failed");
                 text(

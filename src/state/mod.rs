@@ -210,6 +210,9 @@ pub struct DeviceState {
     /// Embodied emissions amortised so far, grams CO2e (GPUs, with `--embodied.kg-per-gpu`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embodied_g: Option<f64>,
+    /// When the device's counters started from zero, Unix seconds (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_unix: Option<f64>,
 }
 
 /// [`DeviceKind`] as saved.
@@ -391,6 +394,7 @@ impl DeviceState {
             }),
             last_seen_unix: d.last_seen_unix,
             embodied_g: d.embodied.map(|g| g.0),
+            created_unix: d.created_unix,
         }
     }
 
@@ -438,6 +442,7 @@ impl DeviceState {
                 at_unix: c.at_unix,
             }),
             last_seen_unix: self.last_seen_unix,
+            created_unix: self.created_unix,
             embodied: self.embodied_g.map(Grams),
         }
     }

@@ -26,6 +26,7 @@ pub(super) fn device() -> DeviceState {
         }),
         last_seen_unix: 1_800_000_000.5,
         embodied_g: Some(12.5),
+        created_unix: Some(1_799_000_000.0),
     }
 }
 

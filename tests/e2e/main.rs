@@ -9,6 +9,7 @@ mod carbon_schedule;
 mod carbon_watttime;
 mod cli;
 mod deploy;
+mod exposition;
 mod golden;
 mod http;
 mod nvml;

@@ -167,6 +167,15 @@ fn dashboard_queries_and_rules_work_against_real_prometheus() {
         !prom.query(&q).is_empty()
     });
 
+    // Prometheus negotiated OpenMetrics: versions before created-timestamp handling store
+    // each counter's `_created` sample as a series of its own (the README says so).
+    let created = prom.query(&format!("gpu_energy_kwh_created{{job=\"{JOB}\"}}"));
+    eprintln!(
+        "Prometheus stored {} gpu_energy_kwh_created series",
+        created.len()
+    );
+    assert!(!created.is_empty(), "scraped as OpenMetrics");
+
     let rules = RuleNames::from_files(&yaml_files(RULES_DIR));
     prom.wait_for("every rule evaluated once", || {
         prom.rules().iter().all(|r| r["health"] != "unknown")
