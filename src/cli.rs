@@ -11,11 +11,25 @@ use clap::{Parser, ValueEnum};
 
 pub use carbon::{CarbonFlags, EmbodiedFlags, Provider, ScopeFlag, SignalFlag, WattTimeSignalFlag};
 
+/// What `--version` prints after the name, as Prometheus' own tools print it.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision: ",
+    env!("GPU_CARBON_EXPORTER_REVISION"),
+    ")\n  build date:    ",
+    env!("GPU_CARBON_EXPORTER_BUILD_DATE"),
+    "\n  rustc version: ",
+    env!("GPU_CARBON_EXPORTER_RUSTC"),
+    "\n  platform:      ",
+    env!("GPU_CARBON_EXPORTER_TARGET"),
+);
+
 /// Raw flags.
 #[derive(Debug, Parser)]
 #[command(
     name = "gpu-carbon-exporter",
     version,
+    long_version = LONG_VERSION,
     about = "Prometheus exporter for GPU power, exact cumulative energy (kWh) and CO2e emissions.",
     after_help = "Try it without a GPU: gpu-carbon-exporter --demo, then open http://localhost:9402/"
 )]

@@ -73,5 +73,20 @@ fn help_lists_flags_with_defaults_and_version_prints() {
     }
     let (status, out) = run_to_exit(&["--version"], &[]);
     assert_eq!(status.code(), Some(0));
-    assert!(out.contains(env!("CARGO_PKG_VERSION")), "{out}");
+    // As Prometheus' own tools print it: version and revision, build date, toolchain, target.
+    let first = format!(
+        "gpu-carbon-exporter {} (revision: ",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(out.starts_with(&first), "{out}");
+    for needle in [
+        "build date:    20",
+        "rustc version: rustc 1.",
+        "platform:      ",
+    ] {
+        assert!(out.contains(needle), "--version lacks {needle}:\n{out}");
+    }
+    assert!(out.contains(std::env::consts::ARCH), "{out}");
+    let revision = out[first.len()..].split(')').next().unwrap_or("");
+    assert!(!revision.is_empty() && revision != "unknown", "{out}");
 }
