@@ -128,46 +128,35 @@ pub(crate) fn open_collectors(
     match &sources.nvidia {
         Some(NvidiaSource::Simulated { gpus }) => {
             backends.push(Box::new(SimulatedBackend::new(*gpus, clock)));
-            collectors.push(CollectorStatus {
-                name: "simulated",
-                up: true,
-            });
+            collectors.push(CollectorStatus::new("simulated", true));
         }
         Some(NvidiaSource::Nvml { library }) => {
             backends.push(open_nvml(library.as_deref())?);
-            collectors.push(CollectorStatus {
-                name: "nvml",
-                up: true,
-            });
+            collectors.push(CollectorStatus::new("nvml", true));
         }
         None => {}
     }
     if sources.hwmon {
-        let hwmon = HwmonBackend::discover(&sources.sysfs);
+        // Numbered after NVML's GPUs so that no two GPUs share a `gpu` label.
+        let first = backends.iter().map(|b| b.devices().len()).sum::<usize>();
+        let hwmon = HwmonBackend::discover(&sources.sysfs, first as u32);
         if hwmon.devices().is_empty() {
             warn!(sysfs = %sources.sysfs.display(), "hwmon collector found no AMD or Intel GPU");
         }
         backends.push(Box::new(hwmon));
-        collectors.push(CollectorStatus {
-            name: "hwmon",
-            up: true,
-        });
+        collectors.push(CollectorStatus::new("hwmon", true));
     }
     if sources.rapl {
         match RaplBackend::discover(&sources.sysfs) {
             Ok(rapl) => {
+                let mut status = CollectorStatus::new("rapl", true);
+                status.unreadable = rapl.unreadable().iter().map(|u| u.domain.clone()).collect();
                 backends.push(Box::new(rapl));
-                collectors.push(CollectorStatus {
-                    name: "rapl",
-                    up: true,
-                });
+                collectors.push(status);
             }
             Err(err) => {
                 warn!(error = %err, "RAPL collector disabled");
-                collectors.push(CollectorStatus {
-                    name: "rapl",
-                    up: false,
-                });
+                collectors.push(CollectorStatus::new("rapl", false));
             }
         }
     }

@@ -28,10 +28,7 @@ fn render_simulated() -> String {
         vec![Box::new(backend)],
         Box::new(FixedIntensity::zone(zone)),
         Settings::with_pue(1.2),
-        vec![CollectorStatus {
-            name: "simulated",
-            up: true,
-        }],
+        vec![CollectorStatus::new("simulated", true)],
     );
     let gpus = sampler
         .inventory()
