@@ -17,4 +17,5 @@ mod pki;
 mod state;
 mod support;
 mod sysfs;
+mod sysfs_layouts;
 mod webconfig;
