@@ -59,7 +59,8 @@ use backend::nvml::InitError;
 use backend::DeviceKind;
 use clock::{Clock, SystemClock};
 use config::Config;
-use sampler::{Sampler, SamplerHandle};
+use sampler::Sampler;
+use startup::deferred::Sampling;
 use state::writer::{StateHealth, StateWriter};
 
 /// Why the exporter could not start.
@@ -95,13 +96,14 @@ pub enum StartError {
     Internal(String),
 }
 
-/// A started exporter: sampling in the background, listeners bound, not yet serving.
+/// A started exporter: listeners bound, not yet serving; sampling in the background, or about to
+/// start once a live intensity provider's first fetch has ended.
 pub struct Exporter {
     listeners: Vec<TcpListener>,
     app: Arc<http::App>,
     guard: Arc<http::Guard>,
     reloader: Option<http::reload::Reloader>,
-    sampler: SamplerHandle,
+    sampler: Sampling,
     writer: Option<StateWriter>,
     max_connections: usize,
 }
@@ -124,12 +126,6 @@ impl Exporter {
         let intensity = carbon::start::start(carbon, Arc::clone(&clock)).map_err(|e| {
             StartError::Internal(format!("cannot start the carbon intensity provider: {e}"))
         })?;
-        if let Some(first) = intensity.first_fetch {
-            // Begin on the live value rather than the fallback when the API answers in time
-            // (WattTime may need a login and a data call).
-            let wait = carbon.http_timeout * 2 + Duration::from_secs(1);
-            let _ = tokio::task::spawn_blocking(move || first.recv_timeout(wait)).await;
-        }
         let settings = sampler::Settings {
             pue: carbon.pue,
             max_gap: (config.sample_interval * 5).max(Duration::from_secs(5)),
@@ -199,8 +195,14 @@ impl Exporter {
             ),
             _ => None,
         };
-        let sampler = sampler::spawn(sampler, clock, config.sample_interval, publish)
-            .map_err(|e| StartError::Internal(format!("cannot start the sampler thread: {e}")))?;
+        // Begin on the live value rather than the fallback when the API answers in time
+        // (WattTime may need a login and a data call), but serve /-/healthy meanwhile.
+        let wait = carbon.http_timeout * 2 + Duration::from_secs(1);
+        let interval = config.sample_interval;
+        let sampler = Sampling::start(intensity.first_fetch, wait, move || {
+            sampler::spawn(sampler, clock, interval, publish)
+        })
+        .map_err(|e| StartError::Internal(format!("cannot start the sampler thread: {e}")))?;
         Ok(Exporter {
             listeners,
             app,

@@ -2,6 +2,8 @@
 //! the others degrade), restoring the ledger, the attributor and the web security settings,
 //! and the start-up inventory in the log.
 
+pub(crate) mod deferred;
+
 use crate::backend::hwmon::HwmonBackend;
 use crate::backend::nvml::{NvmlBackend, NvmlLibrary};
 use crate::backend::rapl::RaplBackend;

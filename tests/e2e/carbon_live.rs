@@ -308,3 +308,64 @@ fn ukgrid_national_region_and_postcode() {
         );
     }
 }
+
+/// With a hung API, `/-/healthy` answers at once (a liveness probe must not kill the pod while
+/// the first fetch waits), `/-/ready` waits, and once the API answers the first sample is
+/// charged at the live value.
+#[test]
+fn health_answers_at_once_while_readiness_waits_for_the_first_fetch() {
+    let dated = (now_unix() - 600.0).floor();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
+    let mock = MockApi::start(move |_, n| {
+        if n == 0 {
+            // Hold the first answer until the test has seen the exporter serve health.
+            let _ = released.lock().map(|r| r.recv());
+        }
+        Reply::json(200, latest("250", dated))
+    });
+    let url = format!("--carbon.electricitymaps.url={}/v3", mock.url());
+    let exporter = Exporter::start(
+        &[
+            "--demo",
+            "--sample.interval=100ms",
+            "--carbon.provider=electricitymaps",
+            "--carbon.electricitymaps.zone=DE",
+            "--carbon.fallback-zone=FR",
+            "--carbon.http-timeout=60s",
+            &url,
+        ],
+        &[(TOKEN_ENV, TOKEN)],
+    );
+    // Listening was logged while the first fetch is still held.
+    assert_eq!(exporter.get("/-/healthy").status, 200);
+    let ready = exporter.get("/-/ready");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(exporter.get("/").status, 200);
+    release.send(()).expect("release the mock");
+    exporter.wait_ready();
+    let s = exporter.scrape();
+    assert_eq!(intensity(&s).0, "electricitymaps", "{}", s.text);
+    assert_eq!(s.value("gpu_carbon_intensity_fallback", &[]), 0.0);
+}
+
+/// SIGTERM while the first fetch still hangs stops the exporter cleanly; it does not wait the
+/// fetch out (here up to 121 s, beyond the harness's 20 s wait for the exit).
+#[test]
+fn shutdown_while_the_first_fetch_hangs_is_clean() {
+    let mock = MockApi::start(|_, _| Reply::Silence(Duration::from_secs(120)));
+    let url = format!("--carbon.electricitymaps.url={}/v3", mock.url());
+    let exporter = Exporter::start(
+        &[
+            "--demo",
+            "--carbon.provider=electricitymaps",
+            "--carbon.electricitymaps.zone=DE",
+            "--carbon.http-timeout=60s",
+            &url,
+        ],
+        &[(TOKEN_ENV, TOKEN)],
+    );
+    assert_eq!(exporter.get("/-/healthy").status, 200);
+    let status = exporter.terminate();
+    assert_eq!(status.code(), Some(0));
+}
