@@ -219,6 +219,12 @@ fn a_value_older_than_max_age_is_not_used() {
     let mock = MockApi::start(move |_, _| Reply::json(200, latest("250", old)));
     let exporter = electricitymaps(&mock, &["--carbon.max-age=1h"]);
     let s = exporter.scrape();
+    let page = exporter.get("/").body;
+    assert!(
+        page.contains("from static, zone FR")
+            && page.contains("FALLBACK (configured provider: electricitymaps)"),
+        "{page}"
+    );
     assert_eq!(intensity(&s).0, "static");
     assert_eq!(intensity(&s).1, "FR");
     assert_eq!(s.value("gpu_carbon_intensity_fallback", &[]), 1.0);
@@ -347,6 +353,14 @@ fn health_answers_at_once_while_readiness_waits_for_the_first_fetch() {
     let s = exporter.scrape();
     assert_eq!(intensity(&s).0, "electricitymaps", "{}", s.text);
     assert_eq!(s.value("gpu_carbon_intensity_fallback", &[]), 0.0);
+    // The landing page shows the value in force, its source, its age, and that it is live.
+    let page = exporter.get("/").body;
+    assert!(
+        page.contains("250 g CO2e/kWh from electricitymaps, zone DE, source electricitymaps")
+            && page.contains("value dated")
+            && page.contains("not a fallback"),
+        "{page}"
+    );
 }
 
 /// SIGTERM while the first fetch still hangs stops the exporter cleanly; it does not wait the
