@@ -215,7 +215,8 @@ fn electricitymaps_failures_fall_back_as_documented_and_sampling_never_stops() {
 
 #[test]
 fn a_value_older_than_max_age_is_not_used() {
-    let old = (now_unix() - 7_200.0).floor();
+    // An hourly value whose hour ended two hours ago.
+    let old = (now_unix() - 3.0 * 3_600.0).floor();
     let mock = MockApi::start(move |_, _| Reply::json(200, latest("250", old)));
     let exporter = electricitymaps(&mock, &["--carbon.max-age=1h"]);
     let s = exporter.scrape();
@@ -382,4 +383,16 @@ fn shutdown_while_the_first_fetch_hangs_is_clean() {
     assert_eq!(exporter.get("/-/healthy").status, 200);
     let status = exporter.terminate();
     assert_eq!(status.code(), Some(0));
+}
+
+/// Electricity Maps dates an hourly value at the top of its hour; with `--carbon.max-age=15m`
+/// a value dated 50 minutes ago covers the hour still running and is in force, not a fallback.
+#[test]
+fn max_age_counts_from_the_end_of_the_interval_the_value_covers() {
+    let dated = (now_unix() - 50.0 * 60.0).floor();
+    let mock = MockApi::start(move |_, _| Reply::json(200, latest("250", dated)));
+    let exporter = electricitymaps(&mock, &["--carbon.max-age=15m"]);
+    let s = exporter.scrape();
+    assert_eq!(intensity(&s).0, "electricitymaps", "{}", s.text);
+    assert_eq!(s.value("gpu_carbon_intensity_fallback", &[]), 0.0);
 }
