@@ -236,6 +236,14 @@ pub(crate) fn describe_carbon(carbon: &CarbonConfig) -> String {
 }
 
 pub(crate) fn log_carbon(carbon: &CarbonConfig) {
+    let credentials_to = match &carbon.provider {
+        ProviderConfig::ElectricityMaps(s) => Some(&s.url),
+        ProviderConfig::WattTime(s) => Some(&s.url),
+        _ => None,
+    };
+    if let Some(url) = credentials_to.filter(|u| crate::carbon::http::exposes_credentials(u)) {
+        warn!(provider = carbon.provider.name(), url = %url, "Credentials for the intensity provider will be sent UNENCRYPTED over plain http:// to a host that is not this machine; use https:// (or a proxy on localhost)");
+    }
     let i = carbon.static_value.intensity();
     let provider = carbon.provider.name();
     match &carbon.provider {

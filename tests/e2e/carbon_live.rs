@@ -396,3 +396,28 @@ fn max_age_counts_from_the_end_of_the_interval_the_value_covers() {
     assert_eq!(intensity(&s).0, "electricitymaps", "{}", s.text);
     assert_eq!(s.value("gpu_carbon_intensity_fallback", &[]), 0.0);
 }
+
+/// A token sent over plain http:// to another host crosses the network in clear text: warned
+/// about at start-up. Loopback (a local proxy, these mocks) is not.
+#[test]
+fn credentials_over_plain_http_beyond_loopback_are_warned_about() {
+    let warning = "UNENCRYPTED";
+    let remote = Exporter::start(
+        &[
+            "--demo",
+            "--carbon.provider=electricitymaps",
+            "--carbon.electricitymaps.zone=DE",
+            "--carbon.http-timeout=1s",
+            // TEST-NET-1 (RFC 5737): never routed, so nothing is ever sent.
+            "--carbon.electricitymaps.url=http://192.0.2.1:9/v3",
+        ],
+        &[(TOKEN_ENV, TOKEN)],
+    );
+    let log = remote.log();
+    assert!(log.contains(warning) && log.contains("level=warn"), "{log}");
+    assert_never_shown(&remote, &remote.scrape(), TOKEN);
+    drop(remote);
+    let mock = MockApi::start(|_, _| Reply::json(200, latest("250", now_unix() - 60.0)));
+    let local = electricitymaps(&mock, &[]);
+    assert!(!local.log().contains(warning), "{}", local.log());
+}
