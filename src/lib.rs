@@ -44,7 +44,10 @@ mod startup;
 pub mod state;
 pub mod units;
 
-use startup::{attributor, describe_carbon, log_inventory, open_collectors, restore, web_security};
+use startup::{
+    attributor, describe_carbon, log_inventory, open_collectors, register_settings, restore,
+    web_security,
+};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -171,6 +174,7 @@ impl Exporter {
         let writer_snapshots = snapshots.clone();
         let exposition = exposition::Exposition::new(snapshots.clone(), true, health.clone())
             .map_err(|e| StartError::Internal(format!("metrics registry: {e}")))?;
+        register_settings(config, &exposition)?;
         let (guard, reloader) = web_security(config, &exposition)?;
         let app = Arc::new(http::App::new(
             exposition,

@@ -129,6 +129,8 @@ pub const LAST: Spec = spec(
     &[],
     "Unix time of the latest sample.",
 );
+pub const SAMPLE_INTERVAL: Spec = spec("gpu_carbon_exporter_sample_interval_seconds", GAUGE, &[],
+    "Configured time between samples (--sample.interval), in seconds: what the snapshot age is judged against.");
 pub const DURATION: Spec = spec(
     "gpu_carbon_exporter_sample_duration_seconds",
     GAUGE,
