@@ -39,6 +39,7 @@ fn start(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(run(config, shutdown::signal()))?;
+    // The signal handlers are installed inside the runtime, before anything listens.
+    runtime.block_on(async { run(config, shutdown::signal()).await })?;
     Ok(())
 }

@@ -122,13 +122,9 @@ pub(crate) fn register_settings(
     config: &Config,
     exposition: &exposition::Exposition,
 ) -> Result<(), StartError> {
-    let spec = &collector::metrics::SAMPLE_INTERVAL;
-    let interval = prometheus::Gauge::with_opts(prometheus::Opts::new(spec.name, spec.help))
-        .and_then(|g| {
-            g.set(config.sample_interval.as_secs_f64());
-            exposition.register(Box::new(g))
-        });
-    interval.map_err(|e| StartError::Internal(format!("metrics registry: {e}")))
+    exposition
+        .register_sample_interval(config.sample_interval)
+        .map_err(|e| StartError::Internal(format!("metrics registry: {e}")))
 }
 
 pub(crate) type Opened = (Vec<Box<dyn Backend>>, Vec<CollectorStatus>);
