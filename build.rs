@@ -45,10 +45,7 @@ fn build_facts() {
                 .map(|d| d.as_secs())
         })
         .unwrap_or(0);
-    println!(
-        "cargo:rustc-env=GPU_CARBON_EXPORTER_BUILD_DATE={}",
-        utc(secs)
-    );
+    println!("cargo:rustc-env=GCE_BUILD_DATE={}", utc(secs));
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let version = Command::new(rustc)
         .arg("--version")
@@ -57,9 +54,9 @@ fn build_facts() {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|| "unknown".into());
-    println!("cargo:rustc-env=GPU_CARBON_EXPORTER_RUSTC={version}");
+    println!("cargo:rustc-env=GCE_BUILD_RUSTC={version}");
     let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".into());
-    println!("cargo:rustc-env=GPU_CARBON_EXPORTER_TARGET={target}");
+    println!("cargo:rustc-env=GCE_BUILD_TARGET={target}");
 }
 
 /// `YYYYMMDD-HH:MM:SS` in UTC, as Prometheus prints its build date (days to civil date after

@@ -30,10 +30,7 @@ fn sampler(gpus: u32) -> (Sampler, Arc<ManualClock>) {
         vec![Box::new(backend)],
         Box::new(FixedIntensity::custom(400.0)),
         Settings::with_pue(1.2),
-        vec![CollectorStatus {
-            name: "simulated",
-            up: true,
-        }],
+        vec![CollectorStatus::new("simulated", true)],
     );
     let settings = gpu_carbon_exporter::attribution::Settings::default();
     sampler.attribute(demo::attributor(&settings, &infos));

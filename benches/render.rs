@@ -24,10 +24,7 @@ fn exposition(gpus: u32) -> Exposition {
         vec![Box::new(backend)],
         Box::new(FixedIntensity::zone(zone)),
         Settings::with_pue(1.2),
-        vec![CollectorStatus {
-            name: "simulated",
-            up: true,
-        }],
+        vec![CollectorStatus::new("simulated", true)],
     );
     let (publish, snapshots) = watch::channel(None);
     for _ in 0..5 {
@@ -60,10 +57,7 @@ fn tick(c: &mut Criterion) {
         vec![Box::new(backend)],
         Box::new(FixedIntensity::custom(400.0)),
         Settings::with_pue(1.0),
-        vec![CollectorStatus {
-            name: "simulated",
-            up: true,
-        }],
+        vec![CollectorStatus::new("simulated", true)],
     );
     c.bench_function("sampler_tick/8", |b| {
         b.iter(|| {

@@ -17,11 +17,11 @@ pub const LONG_VERSION: &str = concat!(
     " (revision: ",
     env!("GPU_CARBON_EXPORTER_REVISION"),
     ")\n  build date:    ",
-    env!("GPU_CARBON_EXPORTER_BUILD_DATE"),
+    env!("GCE_BUILD_DATE"),
     "\n  rustc version: ",
-    env!("GPU_CARBON_EXPORTER_RUSTC"),
+    env!("GCE_BUILD_RUSTC"),
     "\n  platform:      ",
-    env!("GPU_CARBON_EXPORTER_TARGET"),
+    env!("GCE_BUILD_TARGET"),
 );
 
 /// Raw flags.

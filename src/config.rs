@@ -9,6 +9,7 @@ use std::time::Duration;
 mod attribution;
 mod carbon;
 mod checks;
+pub mod environment;
 
 use crate::cli::{Cli, LogFormat, LogLevel};
 use crate::duration;

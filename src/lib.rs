@@ -45,8 +45,8 @@ pub mod state;
 pub mod units;
 
 use startup::{
-    attributor, describe_carbon, log_inventory, open_collectors, persist, restore, web_security,
-    Publisher,
+    attributor, describe_carbon, log_inventory, open_collectors, persist, register_settings,
+    restore, web_security, Publisher,
 };
 
 use std::future::Future;
@@ -62,7 +62,8 @@ use backend::nvml::InitError;
 use backend::DeviceKind;
 use clock::{Clock, SystemClock};
 use config::Config;
-use sampler::{Sampler, SamplerHandle};
+use sampler::Sampler;
+use startup::deferred::Sampling;
 use state::writer::{StateHealth, StateWriter};
 
 /// Why the exporter could not start.
@@ -101,13 +102,14 @@ pub enum StartError {
     Internal(String),
 }
 
-/// A started exporter: sampling in the background, listeners bound, not yet serving.
+/// A started exporter: listeners bound, not yet serving; sampling in the background, or about to
+/// start once a live intensity provider's first fetch has ended.
 pub struct Exporter {
     listeners: Vec<TcpListener>,
     app: Arc<http::App>,
     guard: Arc<http::Guard>,
     reloader: Option<http::reload::Reloader>,
-    sampler: SamplerHandle,
+    sampler: Sampling,
     writer: Option<StateWriter>,
     max_connections: usize,
 }
@@ -129,12 +131,6 @@ impl Exporter {
         let intensity = carbon::start::start(carbon, Arc::clone(&clock)).map_err(|e| {
             StartError::Internal(format!("cannot start the carbon intensity provider: {e}"))
         })?;
-        if let Some(first) = intensity.first_fetch {
-            // Begin on the live value rather than the fallback when the API answers in time
-            // (WattTime may need a login and a data call).
-            let wait = carbon.http_timeout * 2 + Duration::from_secs(1);
-            let _ = tokio::task::spawn_blocking(move || first.recv_timeout(wait)).await;
-        }
         let settings = sampler::Settings {
             pue: carbon.pue,
             max_gap: (config.sample_interval * 5).max(Duration::from_secs(5)),
@@ -179,6 +175,7 @@ impl Exporter {
         let (publish, snapshots) = watch::channel(None);
         let exposition = exposition::Exposition::new(snapshots.clone(), true, health.clone())
             .map_err(|e| StartError::Internal(format!("metrics registry: {e}")))?;
+        register_settings(config, &exposition)?;
         let (guard, reloader) = web_security(config, &exposition)?;
         let app = Arc::new(http::App::new(
             exposition,
@@ -201,8 +198,12 @@ impl Exporter {
             }
             None => (None, Publisher::Direct(publish)),
         };
-        let sampler = sampler::spawn(sampler, clock, config.sample_interval, move |s| {
-            publisher.publish(s)
+        // Begin on the live value rather than the fallback when the API answers in time
+        // (WattTime may need a login and a data call), but serve /-/healthy meanwhile.
+        let wait = carbon.http_timeout * 2 + Duration::from_secs(1);
+        let interval = config.sample_interval;
+        let sampler = Sampling::start(intensity.first_fetch, wait, move || {
+            sampler::spawn(sampler, clock, interval, move |s| publisher.publish(s))
         })
         .map_err(|e| StartError::Internal(format!("cannot start the sampler thread: {e}")))?;
         Ok(Exporter {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use gpu_carbon_exporter::cli::Cli;
-use gpu_carbon_exporter::config::Config;
+use gpu_carbon_exporter::config::{environment, Config};
 use gpu_carbon_exporter::{logging, run, shutdown};
 
 fn main() -> ExitCode {
@@ -18,10 +18,15 @@ fn main() -> ExitCode {
         }
     };
     logging::init(config.log_level, config.log_format);
+    for v in environment::unknown_variables(std::env::vars_os().map(|(name, _)| name)) {
+        tracing::warn!(variable = %v.name, did_you_mean = v.did_you_mean.as_deref().unwrap_or("none"), "Ignoring an environment variable with the exporter's prefix that no flag reads (misspelt?)");
+    }
     match start(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "Exporter failed");
+            // Every start-up error's message already includes its cause; the alternate form
+            // would print the chain of sources after it again.
+            tracing::error!(error = %err, "Exporter failed");
             ExitCode::from(1)
         }
     }
@@ -34,6 +39,7 @@ fn start(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(run(config, shutdown::signal()))?;
+    // The signal handlers are installed inside the runtime, before anything listens.
+    runtime.block_on(async { run(config, shutdown::signal()).await })?;
     Ok(())
 }

@@ -363,7 +363,9 @@ impl DeviceState {
         }
         self.up = failed == 0;
         self.last_seen_unix = now.unix;
-        if let Some(uj) = reading.energy_uj {
+        // A rejected counter reading is not the base the ledger measures from: saving it would
+        // make the first reading after a restart look like a reset.
+        if let Some(uj) = reading.energy_uj.filter(|_| !outcome.implausible_energy) {
             self.counter = Some(CounterMark {
                 uj,
                 at_unix: now.unix,

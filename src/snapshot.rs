@@ -50,6 +50,20 @@ pub struct CollectorStatus {
     pub name: &'static str,
     /// False when it could not start (e.g. RAPL files unreadable).
     pub up: bool,
+    /// Host domains it found but can't read (RAPL zones whose counter is root-only), each
+    /// named in the log; the readable ones are exported.
+    pub unreadable: Vec<String>,
+}
+
+impl CollectorStatus {
+    /// A collector that started (`up`) or not, with nothing left out.
+    pub fn new(name: &'static str, up: bool) -> CollectorStatus {
+        CollectorStatus {
+            name,
+            up,
+            unreadable: Vec::new(),
+        }
+    }
 }
 
 /// One device at the end of a tick.

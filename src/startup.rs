@@ -2,6 +2,8 @@
 //! the others degrade), restoring the ledger, the attributor and the web security settings,
 //! and the start-up inventory in the log.
 
+pub(crate) mod deferred;
+
 use crate::backend::hwmon::HwmonBackend;
 use crate::backend::nvml::{NvmlBackend, NvmlLibrary};
 use crate::backend::rapl::RaplBackend;
@@ -191,6 +193,17 @@ pub(crate) fn web_security(
     Ok((guard, Some(reloader)))
 }
 
+/// Registers the settings that alerts and panels judge the metrics against (the sample
+/// interval), as constant gauges.
+pub(crate) fn register_settings(
+    config: &Config,
+    exposition: &exposition::Exposition,
+) -> Result<(), StartError> {
+    exposition
+        .register_sample_interval(config.sample_interval)
+        .map_err(|e| StartError::Internal(format!("metrics registry: {e}")))
+}
+
 pub(crate) type Opened = (Vec<Box<dyn Backend>>, Vec<CollectorStatus>);
 
 /// Opens every enabled collector. NVML failing is fatal (a GPU exporter that silently exports
@@ -205,46 +218,35 @@ pub(crate) fn open_collectors(
     match &sources.nvidia {
         Some(NvidiaSource::Simulated { gpus }) => {
             backends.push(Box::new(SimulatedBackend::new(*gpus, clock)));
-            collectors.push(CollectorStatus {
-                name: "simulated",
-                up: true,
-            });
+            collectors.push(CollectorStatus::new("simulated", true));
         }
         Some(NvidiaSource::Nvml { library }) => {
             backends.push(open_nvml(library.as_deref())?);
-            collectors.push(CollectorStatus {
-                name: "nvml",
-                up: true,
-            });
+            collectors.push(CollectorStatus::new("nvml", true));
         }
         None => {}
     }
     if sources.hwmon {
-        let hwmon = HwmonBackend::discover(&sources.sysfs);
+        // Numbered after NVML's GPUs so that no two GPUs share a `gpu` label.
+        let first = backends.iter().map(|b| b.devices().len()).sum::<usize>();
+        let hwmon = HwmonBackend::discover(&sources.sysfs, first as u32);
         if hwmon.devices().is_empty() {
             warn!(sysfs = %sources.sysfs.display(), "hwmon collector found no AMD or Intel GPU");
         }
         backends.push(Box::new(hwmon));
-        collectors.push(CollectorStatus {
-            name: "hwmon",
-            up: true,
-        });
+        collectors.push(CollectorStatus::new("hwmon", true));
     }
     if sources.rapl {
         match RaplBackend::discover(&sources.sysfs) {
             Ok(rapl) => {
+                let mut status = CollectorStatus::new("rapl", true);
+                status.unreadable = rapl.unreadable().iter().map(|u| u.domain.clone()).collect();
                 backends.push(Box::new(rapl));
-                collectors.push(CollectorStatus {
-                    name: "rapl",
-                    up: true,
-                });
+                collectors.push(status);
             }
             Err(err) => {
                 warn!(error = %err, "RAPL collector disabled");
-                collectors.push(CollectorStatus {
-                    name: "rapl",
-                    up: false,
-                });
+                collectors.push(CollectorStatus::new("rapl", false));
             }
         }
     }
@@ -322,6 +324,14 @@ pub(crate) fn describe_carbon(carbon: &CarbonConfig) -> String {
 }
 
 pub(crate) fn log_carbon(carbon: &CarbonConfig) {
+    let credentials_to = match &carbon.provider {
+        ProviderConfig::ElectricityMaps(s) => Some(&s.url),
+        ProviderConfig::WattTime(s) => Some(&s.url),
+        _ => None,
+    };
+    if let Some(url) = credentials_to.filter(|u| crate::carbon::http::exposes_credentials(u)) {
+        warn!(provider = carbon.provider.name(), url = %url, "Credentials for the intensity provider will be sent UNENCRYPTED over plain http:// to a host that is not this machine; use https:// (or a proxy on localhost)");
+    }
     let i = carbon.static_value.intensity();
     let provider = carbon.provider.name();
     match &carbon.provider {

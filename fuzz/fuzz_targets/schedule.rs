@@ -2,7 +2,7 @@
 //! refused with a line inside the file, never a panic.
 #![no_main]
 
-use gpu_carbon_exporter::carbon::schedule::{csv, json};
+use gpu_carbon_exporter::carbon::schedule::{csv, json, parse_text};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let lines = text.lines().count() + 1;
-    for result in [csv::parse(text), json::parse(text)] {
+    for result in [csv::parse(text), json::parse(text), parse_text(text)] {
         if let Err((line, reason)) = result {
             assert!(line <= lines, "line {line} of {lines}: {reason}");
             assert!(!reason.is_empty());

@@ -1,18 +1,27 @@
 //! AMD and Intel GPUs through the kernel's DRM and hwmon sysfs files, no vendor library needed.
 //!
 //! For each `class/drm/cardN` whose PCI driver is `amdgpu`, `i915` or `xe` (NVIDIA cards are
-//! NVML's), the first `device/hwmon/hwmonM` directory gives:
-//! - `energy1_input`: cumulative energy in µJ (Intel i915/xe; some amdgpu parts) — preferred;
-//! - `power1_average`, else `power1_input`: power in µW (amdgpu);
-//! - `power1_cap` (amdgpu) or `power1_max` (Intel): power limit in µW;
+//! NVML's), the first `device/hwmon/hwmonM` directory gives (see [`channels`] for which channel
+//! when there are several):
+//! - `energyN_input`: cumulative energy in µJ (Intel i915/xe; some amdgpu parts) — preferred;
+//! - `powerN_average`, else `powerN_input`: power in µW (amdgpu);
+//! - `powerN_cap` (amdgpu) or `powerN_max` (Intel): power limit in µW;
 //! - and `device/gpu_busy_percent` (amdgpu): utilization in percent.
 //!
+//! A card without any hwmon directory (an integrated GPU: its energy is part of the CPU
+//! package's) is skipped with a log line saying so, rather than exported with no energy.
+//!
 //! Identity comes from `device/uevent` (driver, PCI ID, PCI slot), `device/unique_id` (amdgpu's
-//! serial, used as the UUID where present) and `device/product_name`.
+//! serial, used as the UUID where present) and `device/product_name`. The `gpu` label numbers
+//! these cards after NVML's GPUs, so the two never share a value. A driver rebind renumbers the
+//! card and its hwmon directory: the card is then found again by its PCI slot, as NVML GPUs are
+//! by UUID.
+
+mod channels;
 
 use std::path::{Path, PathBuf};
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::sysfs::{entries, read_text, read_u64, uevent, SysfsError};
 use super::{Backend, Capabilities, DeviceError, DeviceInfo, Field, Reading};
@@ -22,44 +31,97 @@ use crate::units::Watts;
 #[derive(Debug, Clone, Default)]
 struct Files {
     device: PathBuf,
+    hwmon: PathBuf,
+    pci_slot: String,
     energy: Option<PathBuf>,
     power: Option<PathBuf>,
     limit: Option<PathBuf>,
     busy: Option<PathBuf>,
 }
 
+impl Files {
+    fn caps(&self) -> Capabilities {
+        Capabilities {
+            energy_counter: self.energy.is_some(),
+            power: self.power.is_some(),
+            utilization: self.busy.is_some(),
+            power_limit: self.limit.is_some(),
+        }
+    }
+}
+
+/// What a DRM card turned out to be.
+enum Card {
+    /// A GPU of ours, with its identity and files.
+    Gpu(Box<(DeviceInfo, Files)>),
+    /// Ours, but without hwmon sensors: skipped, for the reason given.
+    NoSensors(String),
+    /// Another driver's (NVIDIA's, a virtual display's).
+    Other,
+}
+
 /// GPUs found through hwmon.
 pub struct HwmonBackend {
+    drm: PathBuf,
     devices: Vec<DeviceInfo>,
     files: Vec<Files>,
 }
 
 impl HwmonBackend {
-    /// Scans `sysfs` (normally `/sys`) for AMD and Intel GPUs.
-    pub fn discover(sysfs: &Path) -> HwmonBackend {
-        let mut devices = Vec::new();
-        let mut files = Vec::new();
-        let drm = sysfs.join("class/drm");
-        let cards = entries(&drm, |n| {
-            n.strip_prefix("card")
-                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-        });
-        for (card, path) in cards {
-            match inspect(&card, &path.join("device")) {
-                Ok(Some((info, f))) => {
-                    devices.push(info);
-                    files.push(f);
+    /// Scans `sysfs` (normally `/sys`) for AMD and Intel GPUs, numbering them from
+    /// `first_index` (the number of GPUs other collectors found, so `gpu` labels stay unique).
+    pub fn discover(sysfs: &Path, first_index: u32) -> HwmonBackend {
+        let mut backend = HwmonBackend {
+            drm: sysfs.join("class/drm"),
+            devices: Vec::new(),
+            files: Vec::new(),
+        };
+        for (card, path) in cards(&backend.drm) {
+            let index = first_index + backend.devices.len() as u32;
+            match inspect(index, &path.join("device")) {
+                Ok(Card::Gpu(found)) => {
+                    let (info, files) = *found;
+                    info!(card, gpu = index, uuid = %info.uuid, "hwmon GPU");
+                    backend.devices.push(info);
+                    backend.files.push(files);
                 }
-                Ok(None) => {}
+                Ok(Card::NoSensors(why)) => info!(card, reason = %why, "Skipping DRM card"),
+                Ok(Card::Other) => {}
                 Err(err) => warn!(card, error = %err, "Skipping DRM card"),
             }
         }
-        HwmonBackend { devices, files }
+        backend
+    }
+
+    /// After a driver rebind the card (and its hwmon directory) come back under new numbers:
+    /// the files of the card in the same PCI slot, if its sensors are the same.
+    fn reresolve(&self, position: usize) -> Option<Files> {
+        let old = self.files.get(position)?;
+        let info = self.devices.get(position)?;
+        cards(&self.drm).into_iter().find_map(|(card, path)| {
+            let Ok(Card::Gpu(found)) = inspect(info.index, &path.join("device")) else {
+                return None;
+            };
+            let (_, files) = *found;
+            let same = files.pci_slot == old.pci_slot && files.caps() == info.caps;
+            same.then(|| {
+                info!(card, uuid = %info.uuid, hwmon = %files.hwmon.display(), "GPU found again after its driver was re-bound");
+                files
+            })
+        })
     }
 }
 
-/// Reads a card's identity and finds its files; `None` for cards of other drivers.
-fn inspect(card: &str, device: &Path) -> Result<Option<(DeviceInfo, Files)>, SysfsError> {
+/// `class/drm/cardN` entries (not connectors like `card1-DP-1`, not render nodes).
+fn cards(drm: &Path) -> Vec<(String, PathBuf)> {
+    entries(drm, |n| {
+        n.strip_prefix("card")
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Reads a card's identity and finds its files.
+fn inspect(index: u32, device: &Path) -> Result<Card, SysfsError> {
     let props = uevent(&device.join("uevent"))?;
     let prop = |k: &str| {
         props
@@ -71,9 +133,20 @@ fn inspect(card: &str, device: &Path) -> Result<Option<(DeviceInfo, Files)>, Sys
     let (vendor, amd) = match prop("DRIVER") {
         "amdgpu" => ("AMD", true),
         "i915" | "xe" => ("Intel", false),
-        _ => return Ok(None),
+        _ => return Ok(Card::Other),
     };
-    let index = card.trim_start_matches("card").parse().unwrap_or(0);
+    let Some(hwmon) = entries(&device.join("hwmon"), |n| n.starts_with("hwmon"))
+        .into_iter()
+        .next()
+        .map(|(_, p)| p)
+    else {
+        return Ok(Card::NoSensors(format!(
+            "{vendor} GPU [{}] at {} has no hwmon sensors (an integrated GPU: its energy is part \
+             of the CPU package, see --collector.rapl)",
+            prop("PCI_ID"),
+            prop("PCI_SLOT_NAME")
+        )));
+    };
     let uuid = read_text(&device.join("unique_id"))
         .ok()
         .filter(|s| !s.is_empty())
@@ -83,37 +156,19 @@ fn inspect(card: &str, device: &Path) -> Result<Option<(DeviceInfo, Files)>, Sys
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| format!("{vendor} GPU [{}]", prop("PCI_ID")));
-    let hwmon = entries(&device.join("hwmon"), |n| n.starts_with("hwmon"))
-        .into_iter()
-        .next()
-        .map(|(_, p)| p);
-    let readable = |p: PathBuf| read_u64(&p).is_ok().then_some(p);
-    let in_hwmon = |names: &[&str]| {
-        hwmon.as_ref().and_then(|h| {
-            names
-                .iter()
-                .find_map(|n| Some(h.join(n)).filter(|p| p.exists()))
-        })
-    };
+    let sensors = channels::choose(&hwmon, amd);
     let files = Files {
         device: device.to_path_buf(),
-        energy: in_hwmon(&["energy1_input"]).and_then(readable),
-        power: in_hwmon(&["power1_average", "power1_input"]).and_then(readable),
-        limit: in_hwmon(if amd {
-            &["power1_cap"]
-        } else {
-            &["power1_max"]
-        })
-        .and_then(readable),
-        busy: Some(device.join("gpu_busy_percent")).and_then(readable),
+        hwmon,
+        pci_slot: prop("PCI_SLOT_NAME").to_string(),
+        energy: sensors.energy,
+        power: sensors.power,
+        limit: sensors.limit,
+        busy: Some(device.join("gpu_busy_percent")).filter(|p| read_u64(p).is_ok()),
     };
-    let caps = Capabilities {
-        energy_counter: files.energy.is_some(),
-        power: files.power.is_some(),
-        utilization: files.busy.is_some(),
-        power_limit: files.limit.is_some(),
-    };
-    Ok(Some((DeviceInfo::gpu(index, uuid, name, caps), files)))
+    let mut info = DeviceInfo::gpu(index, uuid, name, files.caps());
+    info.channel = sensors.channel;
+    Ok(Card::Gpu(Box::new((info, files))))
 }
 
 impl Backend for HwmonBackend {
@@ -130,9 +185,17 @@ impl Backend for HwmonBackend {
             .files
             .get(position)
             .ok_or_else(|| DeviceError::Lost(format!("no hwmon device {position}")))?;
-        if !f.device.exists() {
-            return Err(DeviceError::Lost(format!("{} is gone", f.device.display())));
+        if !f.device.exists() || !f.hwmon.exists() {
+            let gone = format!("{} is gone", f.hwmon.display());
+            let found = self.reresolve(position).ok_or(DeviceError::Lost(gone))?;
+            if let Some(slot) = self.files.get_mut(position) {
+                *slot = found;
+            }
         }
+        let f = self
+            .files
+            .get(position)
+            .ok_or_else(|| DeviceError::Lost(format!("no hwmon device {position}")))?;
         let mut r = Reading::default();
         let mut read = |path: &Option<PathBuf>, field: Field| {
             let value = path.as_ref().map(|p| read_u64(p));
@@ -155,3 +218,6 @@ impl Backend for HwmonBackend {
         Ok(r)
     }
 }
+
+#[cfg(test)]
+mod tests;

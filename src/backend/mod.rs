@@ -48,6 +48,10 @@ pub struct DeviceInfo {
     pub caps: Capabilities,
     /// For an energy counter that wraps around (RAPL), its range in µJ.
     pub wraps_at_uj: Option<u64>,
+    /// Which of a device's sensor channels energy and power come from, where it has several
+    /// that measure different things (hwmon: the channel's label, e.g. `card` or `pkg` on Intel
+    /// xe, where `pkg` leaves out memory and board); `gpu_info`'s `energy_channel` label.
+    pub channel: Option<String>,
 }
 
 impl DeviceInfo {
@@ -60,6 +64,7 @@ impl DeviceInfo {
             name,
             caps,
             wraps_at_uj: None,
+            channel: None,
         }
     }
 }

@@ -90,6 +90,59 @@ fn natural_key(name: &str) -> (String, u64) {
     (stem.to_string(), number.parse().unwrap_or(0))
 }
 
+/// Sysfs trees built by unit tests, in the kernel's layouts.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A directory tree under the system's temp dir, removed when dropped.
+    pub(crate) struct Tree(PathBuf);
+
+    impl Tree {
+        /// An empty tree; `name` only helps to tell trees apart when one is left behind.
+        pub(crate) fn new(name: &str) -> Tree {
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let root =
+                std::env::temp_dir().join(format!("gce-sysfs-{name}-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(&root).expect("create fake sysfs");
+            Tree(root)
+        }
+
+        /// The tree's root, standing for `/sys`.
+        pub(crate) fn root(&self) -> &Path {
+            &self.0
+        }
+
+        /// Writes `text` (and a newline, as sysfs does) to `rel`, creating its folders.
+        pub(crate) fn file(&self, rel: &str, text: &str) {
+            let path = self.0.join(rel);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).expect("create fake sysfs folder");
+            }
+            std::fs::write(&path, format!("{text}\n")).expect("write fake sysfs file");
+        }
+
+        /// Creates the folder `rel` (a folder where a file is expected can't be read).
+        pub(crate) fn dir(&self, rel: &str) {
+            std::fs::create_dir_all(self.0.join(rel)).expect("create fake sysfs folder");
+        }
+
+        /// Renames `from` to `to`, as a driver rebind renumbers a device.
+        pub(crate) fn rename(&self, from: &str, to: &str) {
+            std::fs::rename(self.0.join(from), self.0.join(to)).expect("rename in fake sysfs");
+        }
+    }
+
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

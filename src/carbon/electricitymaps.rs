@@ -117,8 +117,13 @@ pub fn parse_latest(body: &str, zone: &str, scope: Scope) -> Result<LiveValue, F
             "electricitymaps".into()
         },
         at_unix,
+        // Values are hourly, dated at the top of their hour.
+        until_unix: at_unix + HOUR,
     })
 }
+
+/// The interval an Electricity Maps `latest` value covers.
+const HOUR: f64 = 3_600.0;
 
 #[cfg(test)]
 mod tests {

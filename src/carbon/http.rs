@@ -145,9 +145,50 @@ pub fn is_identifier(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// True when credentials sent to `url` would cross the network unencrypted: plain `http://`
+/// to a host other than this machine (`localhost`, `127.0.0.0/8`, `::1`). A local proxy or a
+/// test double on loopback is fine.
+pub fn exposes_credentials(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cleartext_credentials_only_beyond_loopback() {
+        for url in [
+            "http://api.electricitymap.org/v3",
+            "http://10.0.0.5:8080",
+            "http://[2001:db8::1]:80/v3",
+            "http://user@proxy.example",
+        ] {
+            assert!(exposes_credentials(url), "{url}");
+        }
+        for url in [
+            "https://api.electricitymap.org/v3",
+            "http://127.0.0.1:3456/v3",
+            "http://127.5.0.1",
+            "http://localhost:8080",
+            "http://[::1]:9/v3",
+        ] {
+            assert!(!exposes_credentials(url), "{url}");
+        }
+    }
 
     #[test]
     fn retry_after_seconds_only_and_capped() {

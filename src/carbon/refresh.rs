@@ -33,6 +33,9 @@ pub struct LiveValue {
     pub source: String,
     /// Start of the interval the value covers, as the API dates it (Unix seconds).
     pub at_unix: f64,
+    /// End of that interval (Unix seconds): its age, for `--carbon.max-age`, counts from here,
+    /// so an hourly value dated at the top of the hour is not "old" for most of its own hour.
+    pub until_unix: f64,
 }
 
 /// One live API: a blocking fetch of the value in force at `now_unix`.
@@ -61,9 +64,15 @@ pub fn retry_delay(failures: u32, cadence: &Cadence, retry_after: Option<Duratio
     retry_after.map_or(delay, |asked| asked.max(delay))
 }
 
-/// The value in force at `now`: the latest good one while it is at most `max_age` old.
+/// The value in force at `now`: the latest good one while it is at most `max_age` old, its age
+/// counted from the end of the interval it covers.
 pub fn in_force(latest: Option<&LiveValue>, now: f64, max_age: Duration) -> Option<&LiveValue> {
-    latest.filter(|v| now - v.at_unix <= max_age.as_secs_f64())
+    latest.filter(|v| age(v, now) <= max_age.as_secs_f64())
+}
+
+/// Seconds since the end of the interval `v` covers (0 while it lasts).
+pub fn age(v: &LiveValue, now: f64) -> f64 {
+    (now - v.until_unix).max(0.0)
 }
 
 /// What the refresh thread has learnt, shared with the sampler.
@@ -234,7 +243,10 @@ impl Refresher {
             Ok(mut value) => {
                 // A value can't be newer than the moment it was fetched (clock skew).
                 value.at_unix = value.at_unix.min(now);
-                let age = Duration::from_secs_f64((now - value.at_unix).max(0.0));
+                // Its interval may not be over yet: then its age counts from this fetch. (Also
+                // keeps a nonsense end date in the future from holding a value forever.)
+                value.until_unix = value.until_unix.clamp(value.at_unix, now);
+                let age = Duration::from_secs_f64(age(&value, now));
                 if age > self.max_age {
                     warn!(provider, zone = %value.zone, age = ?age, max_age = ?self.max_age, "The provider's latest value is older than --carbon.max-age; it won't be used");
                 } else {

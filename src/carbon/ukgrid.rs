@@ -71,6 +71,9 @@ impl Fetch for UkGrid {
 #[derive(Deserialize)]
 struct Period {
     from: String,
+    /// End of the half hour; absent in some answers.
+    #[serde(default)]
+    to: Option<String>,
     intensity: Reading,
 }
 
@@ -104,7 +107,7 @@ pub fn parse_national(body: &str) -> Result<LiveValue, FetchError> {
         (None, Some(forecast)) => (forecast, "neso-forecast"),
         (None, None) => return Err(FetchError::NoData("forecast and actual are null")),
     };
-    live(value, "GB".into(), source, &period.from)
+    live(value, "GB".into(), source, &period)
 }
 
 /// Reads a `/regional/regionid/{id}` or `/regional/postcode/{code}` answer.
@@ -128,18 +131,28 @@ pub fn parse_regional(body: &str) -> Result<LiveValue, FetchError> {
         value,
         format!("GB-{}", region.regionid),
         "neso-regional-forecast",
-        &period.from,
+        &period,
     )
 }
 
-fn live(value: f64, zone: String, source: &str, from: &str) -> Result<LiveValue, FetchError> {
+/// Values are half-hourly.
+const HALF_HOUR: f64 = 1_800.0;
+
+fn live(value: f64, zone: String, source: &str, period: &Period) -> Result<LiveValue, FetchError> {
+    let time = |t: &str| parse_rfc3339(t).map_err(|e| FetchError::Malformed(e.to_string()));
+    let at_unix = time(&period.from)?;
+    let until_unix = match &period.to {
+        Some(to) => time(to)?,
+        None => at_unix + HALF_HOUR,
+    };
     Ok(LiveValue {
         grams_per_kwh: in_range(value)?,
         zone,
         signal: Signal::Average,
         scope: Scope::Direct,
         source: source.into(),
-        at_unix: parse_rfc3339(from).map_err(|e| FetchError::Malformed(e.to_string()))?,
+        at_unix,
+        until_unix,
     })
 }
 
@@ -156,6 +169,7 @@ mod tests {
             (263.0, "neso-actual", "GB")
         );
         assert_eq!(v.at_unix, 1_516_449_600.0);
+        assert_eq!(v.until_unix, 1_516_449_600.0 + 1_800.0);
         assert_eq!((v.signal, v.scope), (Signal::Average, Scope::Direct));
         let body = body.replace("263", "null");
         let v = parse_national(&body).expect("valid");

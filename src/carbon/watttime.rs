@@ -186,6 +186,9 @@ struct Meta {
     signal_type: Option<String>,
 }
 
+/// WattTime's forecast points are five minutes apart.
+const POINT_SECONDS: f64 = 300.0;
+
 /// Reads a `/v3/forecast` answer: the point in force at `now_unix`, converted to g/kWh.
 pub fn parse_forecast(
     body: &str,
@@ -212,6 +215,8 @@ pub fn parse_forecast(
         }
     }
     let mut chosen: Option<(f64, Option<f64>)> = None;
+    // The point after the chosen one ends its interval.
+    let mut next: Option<f64> = None;
     for point in &forecast.data {
         let at =
             parse_rfc3339(&point.point_time).map_err(|e| FetchError::Malformed(e.to_string()))?;
@@ -219,10 +224,14 @@ pub fn parse_forecast(
             chosen = Some((at, point.value));
         }
         if at > now_unix {
+            next = Some(at);
             break;
         }
     }
     let (at_unix, value) = chosen.ok_or(FetchError::NoData("forecast has no points"))?;
+    let until_unix = next
+        .filter(|n| *n > at_unix)
+        .unwrap_or(at_unix + POINT_SECONDS);
     let lb_per_mwh = value.ok_or(FetchError::NoData("value is null"))?;
     let grams = GramsPerKwh::from_lb_per_mwh(lb_per_mwh).0;
     Ok(LiveValue {
@@ -232,6 +241,7 @@ pub fn parse_forecast(
         scope: Scope::Direct,
         source: format!("watttime-{}", signal_type.as_str()),
         at_unix,
+        until_unix,
     })
 }
 

@@ -76,7 +76,8 @@ pub struct CarbonFlags {
     #[arg(long = "carbon.scope", env = "GPU_CARBON_EXPORTER_CARBON_SCOPE", value_enum, default_value_t = ScopeFlag::Lifecycle)]
     pub scope: ScopeFlag,
 
-    /// Oldest live value still used; older, the fallback applies. Default: 2h.
+    /// Oldest live value still used, its age counted from the end of the interval it covers
+    /// (or its fetch while that interval lasts); older, the fallback applies. Default: 2h.
     #[arg(
         long = "carbon.max-age",
         env = "GPU_CARBON_EXPORTER_CARBON_MAX_AGE",

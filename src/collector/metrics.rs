@@ -32,7 +32,7 @@ const fn spec(
 }
 
 pub const INFO: Spec = spec("gpu_info", GAUGE, &["energy_source", "gpu", "name", "uuid"],
-    "Static facts about a GPU; always 1. energy_source: counter (hardware energy counter), integrated (trapezoid of power readings), estimated (power model of utilization) or none.");
+    "Static facts about a GPU; always 1. energy_source: counter (hardware energy counter), integrated (trapezoid of power readings), estimated (power model of utilization) or none. hwmon GPUs also carry energy_channel: the sensor channel read (card, pkg = GPU package without memory and board, ppt, or energyN/powerN without a label).");
 pub const UP: Spec = spec(
     "gpu_up",
     GAUGE,
@@ -115,6 +115,8 @@ pub const HOST_ERRORS: Spec = spec(
     &["domain", "kind"],
     "Failed or rejected host-domain readings by kind.",
 );
+pub const HOST_UNREADABLE: Spec = spec("gpu_carbon_exporter_host_domain_unreadable", GAUGE, &["domain"],
+    "1 for each host domain (RAPL zone) found at start whose counter this user can't read; it is not exported, the others are (the log names the file and the fix).");
 pub const COLLECTOR_UP: Spec = spec(
     "gpu_carbon_exporter_collector_up",
     GAUGE,
@@ -127,6 +129,8 @@ pub const LAST: Spec = spec(
     &[],
     "Unix time of the latest sample.",
 );
+pub const SAMPLE_INTERVAL: Spec = spec("gpu_carbon_exporter_sample_interval_seconds", GAUGE, &[],
+    "Configured time between samples (--sample.interval), in seconds: what the snapshot age is judged against.");
 pub const DURATION: Spec = spec(
     "gpu_carbon_exporter_sample_duration_seconds",
     GAUGE,
@@ -219,7 +223,7 @@ pub const WEB_CONFIG_LAST: Spec = spec(
 pub const WEB: [&Spec; 2] = [&WEB_CONFIG_RELOAD, &WEB_CONFIG_LAST];
 
 /// All of the above but [`WEB`], for the snapshot collector's descriptors.
-pub const ALL: [&Spec; 40] = [
+pub const ALL: [&Spec; 41] = [
     &WORKLOAD_ENERGY,
     &WORKLOAD_CO2E,
     &WORKLOAD_POWER,
@@ -250,6 +254,7 @@ pub const ALL: [&Spec; 40] = [
     &HOST_POWER,
     &HOST_ERRORS,
     &COLLECTOR_UP,
+    &HOST_UNREADABLE,
     &LAST,
     &DURATION,
     &STATE_PERSISTING,

@@ -163,6 +163,9 @@ fn render(s: &Snapshot, out: &mut Families) {
     out.add(&DURATION, &[], s.sample_duration.as_secs_f64());
     for c in &s.collectors {
         out.add(&COLLECTOR_UP, &[c.name], if c.up { 1.0 } else { 0.0 });
+        for domain in &c.unreadable {
+            out.add(&HOST_UNREADABLE, &[domain], 1.0);
+        }
     }
     for gpu in s.of_kind(DeviceKind::Gpu) {
         render_gpu(gpu, out);
@@ -238,11 +241,16 @@ fn render_host(h: &DeviceSnapshot, out: &mut Families) {
 fn render_gpu(g: &DeviceSnapshot, out: &mut Families) {
     let index = g.info.index.to_string();
     let id: [&str; 2] = [&index, &g.info.uuid];
-    out.add(
-        &INFO,
-        &[g.energy_source.as_str(), &index, &g.info.name, &g.info.uuid],
-        1.0,
-    );
+    let mut info = vec![
+        ("energy_source", g.energy_source.as_str()),
+        ("gpu", index.as_str()),
+        ("name", g.info.name.as_str()),
+        ("uuid", g.info.uuid.as_str()),
+    ];
+    if let Some(channel) = &g.info.channel {
+        info.push(("energy_channel", channel));
+    }
+    out.add_labelled(&INFO, info, 1.0);
     out.add(&UP, &id, if g.up { 1.0 } else { 0.0 });
     let gauges = [
         (&POWER, g.power.map(|w| w.0)),

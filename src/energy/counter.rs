@@ -45,29 +45,45 @@ impl CounterTracker {
         self.carry = age;
     }
 
-    /// Takes the counter value `uj` read at monotonic time `at`. `wraps_at` is the counter's
-    /// range for counters that wrap around (RAPL), `None` for counters that reset.
-    pub fn step(&mut self, at: Duration, uj: u64, wraps_at: Option<u64>) -> CounterStep {
-        let carry = std::mem::take(&mut self.carry);
-        let step = match self.last {
-            None => CounterStep::Baseline,
-            Some((t0, last)) => {
-                let over = at.saturating_sub(t0) + carry;
-                match wraps_at {
-                    _ if uj >= last => CounterStep::Delta {
-                        uj: uj - last,
-                        over,
-                    },
-                    Some(range) => CounterStep::Delta {
-                        uj: range.saturating_sub(last).saturating_add(uj),
-                        over,
-                    },
-                    None => CounterStep::Reset { uj, over },
-                }
-            }
+    /// What the counter value `uj` read at monotonic time `at` means against the current
+    /// base, without moving the base: the caller decides, after its plausibility check, whether
+    /// to [`accept`](Self::accept) it. `wraps_at` is the counter's range for counters that wrap
+    /// around (RAPL), `None` for counters that reset.
+    pub fn measure(&self, at: Duration, uj: u64, wraps_at: Option<u64>) -> CounterStep {
+        let Some((t0, last)) = self.last else {
+            return CounterStep::Baseline;
         };
+        let over = at.saturating_sub(t0) + self.carry;
+        match wraps_at {
+            _ if uj >= last => CounterStep::Delta {
+                uj: uj - last,
+                over,
+            },
+            Some(range) => CounterStep::Delta {
+                uj: range.saturating_sub(last).saturating_add(uj),
+                over,
+            },
+            None => CounterStep::Reset { uj, over },
+        }
+    }
+
+    /// Makes `uj`, read at `at`, the base the next reading is measured from.
+    pub fn accept(&mut self, at: Duration, uj: u64) {
         self.last = Some((at, uj));
+        self.carry = Duration::ZERO;
+    }
+
+    /// [`measure`](Self::measure) and [`accept`](Self::accept) in one, for readings that need
+    /// no check.
+    pub fn step(&mut self, at: Duration, uj: u64, wraps_at: Option<u64>) -> CounterStep {
+        let step = self.measure(at, uj, wraps_at);
+        self.accept(at, uj);
         step
+    }
+
+    /// The accepted base: the last counter value measured from, if any.
+    pub fn base(&self) -> Option<u64> {
+        self.last.map(|(_, uj)| uj)
     }
 }
 
@@ -117,6 +133,30 @@ mod tests {
     }
 
     /// RAPL: `energy_uj` runs from 0 to `max_energy_range_uj` and starts again.
+    /// Measuring alone never moves the base: a reading the caller rejects leaves the next one
+    /// measured from the last accepted value, over the whole time since.
+    #[test]
+    fn measure_does_not_move_the_base() {
+        let mut c = CounterTracker::default();
+        c.step(s(0), 1_000, None);
+        let spike = c.measure(s(1), u64::MAX / 2, None);
+        assert_eq!(
+            spike,
+            CounterStep::Delta {
+                uj: u64::MAX / 2 - 1_000,
+                over: s(1)
+            }
+        );
+        assert_eq!(c.base(), Some(1_000));
+        assert_eq!(
+            c.step(s(2), 3_000, None),
+            CounterStep::Delta {
+                uj: 2_000,
+                over: s(2)
+            }
+        );
+    }
+
     #[test]
     fn wrap_around() {
         let mut c = CounterTracker::default();

@@ -68,6 +68,10 @@ pub struct Ledger {
     source: EnergySource,
     max_gap: Duration,
     counter: CounterTracker,
+    /// A counter reading rejected as implausible, with its time: the base stays where it was,
+    /// but if the next reading agrees with this one the counter really moved (see
+    /// [`Ledger::rejected`]).
+    suspect: Option<(Duration, u64)>,
     trapezoid: Trapezoid,
     limit: Option<Watts>,
     totals: Totals,
@@ -80,6 +84,7 @@ impl Ledger {
             source,
             max_gap,
             counter: CounterTracker::default(),
+            suspect: None,
             trapezoid: Trapezoid::default(),
             limit: None,
             totals: Totals::default(),
@@ -110,7 +115,8 @@ impl Ledger {
     /// With a counter, energy is the counter's difference (across a wrap for counters that
     /// wrap); after a restart it is the larger of the counter's new value (energy since the
     /// restart, a lower bound) and the trapezoid of the power readings around it. A counter
-    /// step larger than the board could draw in its interval is rejected. Without a counter,
+    /// step larger than the board could draw in its interval is rejected without moving the
+    /// counter's base (see [`Ledger::rejected`]). Without a counter,
     /// energy is the trapezoid of the accepted power readings, or of the power model's
     /// estimates. Energy counts as idle when the utilization reading at the end of its
     /// interval is 0.
@@ -151,25 +157,71 @@ impl Ledger {
         integrated: Option<Joules>,
         out: &mut Outcome,
     ) -> Option<Joules> {
-        let (energy, over) = match self.counter.step(at, uj, wraps_at) {
-            CounterStep::Baseline => return None,
-            CounterStep::Delta { uj, over } => (Joules::from_microjoules(uj), over),
+        let (energy, over, reset) = match self.counter.measure(at, uj, wraps_at) {
+            CounterStep::Baseline => {
+                self.counter.accept(at, uj);
+                return None;
+            }
+            CounterStep::Delta { uj, over } => (Joules::from_microjoules(uj), over, false),
             CounterStep::Reset { uj, over } => {
-                out.counter_reset = true;
-                self.totals.counter_resets += 1;
                 let since = Joules::from_microjoules(uj);
                 let estimate = integrated.filter(|e| *e > since).unwrap_or(since);
-                (estimate, over)
+                (estimate, over, true)
             }
         };
-        if energy > max_energy(over, self.limit) {
-            out.implausible_energy = true;
-            return None;
-        }
+        let (energy, over) = if energy > max_energy(over, self.limit) {
+            self.rejected(at, uj, wraps_at, out)?
+        } else {
+            out.counter_reset = reset;
+            self.totals.counter_resets += u64::from(reset);
+            (energy, over)
+        };
+        self.suspect = None;
+        self.counter.accept(at, uj);
         if out.power.is_none() && !over.is_zero() {
             out.power = Some(Watts(energy.0 / over.as_secs_f64()));
         }
         Some(energy)
+    }
+
+    /// A counter reading `uj` at `at` that is more than the board could draw since the base.
+    ///
+    /// One wild value (a firmware glitch, a torn read) must cost nothing, so the base stays
+    /// where it was: the next good reading is measured from it over both intervals, and no
+    /// hardware reset is counted when the counter "comes back down". But when the next reading
+    /// advances plausibly from the rejected one rather than from the base, the counter really
+    /// moved to a new level: counting goes on from there with the energy since the rejected reading, and
+    /// only the interval of the jump is lost. Returns that energy and its interval when the jump
+    /// is confirmed; `None` (and the reading counted as implausible) otherwise.
+    fn rejected(
+        &mut self,
+        at: Duration,
+        uj: u64,
+        wraps_at: Option<u64>,
+        out: &mut Outcome,
+    ) -> Option<(Joules, Duration)> {
+        let confirmed = self.suspect.and_then(|(t0, prev)| {
+            let mut from_suspect = CounterTracker::default();
+            from_suspect.accept(t0, prev);
+            match from_suspect.measure(at, uj, wraps_at) {
+                CounterStep::Delta { uj, over } => Some((Joules::from_microjoules(uj), over)),
+                CounterStep::Baseline | CounterStep::Reset { .. } => None,
+            }
+            // A counter that runs advances between readings; one that repeats the wild value
+            // is a stuck reading, not a new level.
+            .filter(|(energy, over)| energy.0 > 0.0 && *energy <= max_energy(*over, self.limit))
+        });
+        if confirmed.is_none() {
+            out.implausible_energy = true;
+            self.suspect = Some((at, uj));
+        }
+        confirmed
+    }
+
+    /// The counter value that the next reading will be measured from (saved in the state file
+    /// so that a restart measures from it too).
+    pub fn counter_base(&self) -> Option<u64> {
+        self.counter.base()
     }
 
     fn add(&mut self, energy: Joules, idle: bool, factors: Factors) {

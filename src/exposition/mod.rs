@@ -15,6 +15,7 @@ pub mod openmetrics;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use prometheus::{Encoder, Registry, TextEncoder};
@@ -90,6 +91,15 @@ impl Exposition {
         collector: Box<dyn prometheus::core::Collector>,
     ) -> prometheus::Result<()> {
         self.registry.register(collector)
+    }
+
+    /// Exports the configured sample interval as a constant gauge, the yardstick that alerts and
+    /// panels judge the snapshot's age by.
+    pub fn register_sample_interval(&self, interval: Duration) -> prometheus::Result<()> {
+        let spec = &crate::collector::metrics::SAMPLE_INTERVAL;
+        let gauge = prometheus::Gauge::with_opts(prometheus::Opts::new(spec.name, spec.help))?;
+        gauge.set(interval.as_secs_f64());
+        self.registry.register(Box::new(gauge))
     }
 
     /// The current exposition in text format, freshly encoded.

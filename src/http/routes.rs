@@ -22,7 +22,7 @@ pub struct App {
     exposition: Exposition,
     snapshots: Published,
     telemetry_path: String,
-    landing: String,
+    setup: landing::Setup,
     in_flight: Semaphore,
 }
 
@@ -39,7 +39,7 @@ impl App {
         App {
             exposition,
             snapshots,
-            landing: landing::page(&telemetry_path, setup),
+            setup: setup.clone(),
             telemetry_path,
             in_flight: Semaphore::new(max_requests),
         }
@@ -82,11 +82,12 @@ impl App {
             return r;
         }
         match path {
-            "/" => with_type(
-                StatusCode::OK,
-                self.landing.clone(),
-                "text/html; charset=utf-8",
-            ),
+            "/" => {
+                // Clone the Arc so the sampler is never held up while the page is written.
+                let latest = self.snapshots.borrow().clone();
+                let page = landing::page(&self.telemetry_path, &self.setup, latest.as_deref());
+                with_type(StatusCode::OK, page, "text/html; charset=utf-8")
+            }
             "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
             "/-/ready" if self.snapshots.borrow().is_some() => text(StatusCode::OK, "Ready.\n"),
             "/-/ready" => text(

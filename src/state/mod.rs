@@ -427,6 +427,7 @@ impl DeviceState {
             name: self.name.clone(),
             caps,
             wraps_at_uj: self.counter.and_then(|c| c.wraps_at_uj),
+            channel: None,
         };
         DeviceSnapshot {
             info,

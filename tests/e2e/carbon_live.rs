@@ -215,10 +215,17 @@ fn electricitymaps_failures_fall_back_as_documented_and_sampling_never_stops() {
 
 #[test]
 fn a_value_older_than_max_age_is_not_used() {
-    let old = (now_unix() - 7_200.0).floor();
+    // An hourly value whose hour ended two hours ago.
+    let old = (now_unix() - 3.0 * 3_600.0).floor();
     let mock = MockApi::start(move |_, _| Reply::json(200, latest("250", old)));
     let exporter = electricitymaps(&mock, &["--carbon.max-age=1h"]);
     let s = exporter.scrape();
+    let page = exporter.get("/").body;
+    assert!(
+        page.contains("from static, zone FR")
+            && page.contains("FALLBACK (configured provider: electricitymaps)"),
+        "{page}"
+    );
     assert_eq!(intensity(&s).0, "static");
     assert_eq!(intensity(&s).1, "FR");
     assert_eq!(s.value("gpu_carbon_intensity_fallback", &[]), 1.0);
@@ -307,4 +314,110 @@ fn ukgrid_national_region_and_postcode() {
             "{want} not requested: {paths:?}"
         );
     }
+}
+
+/// With a hung API, `/-/healthy` answers at once (a liveness probe must not kill the pod while
+/// the first fetch waits), `/-/ready` waits, and once the API answers the first sample is
+/// charged at the live value.
+#[test]
+fn health_answers_at_once_while_readiness_waits_for_the_first_fetch() {
+    let dated = (now_unix() - 600.0).floor();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
+    let mock = MockApi::start(move |_, n| {
+        if n == 0 {
+            // Hold the first answer until the test has seen the exporter serve health.
+            let _ = released.lock().map(|r| r.recv());
+        }
+        Reply::json(200, latest("250", dated))
+    });
+    let url = format!("--carbon.electricitymaps.url={}/v3", mock.url());
+    let exporter = Exporter::start(
+        &[
+            "--demo",
+            "--sample.interval=100ms",
+            "--carbon.provider=electricitymaps",
+            "--carbon.electricitymaps.zone=DE",
+            "--carbon.fallback-zone=FR",
+            "--carbon.http-timeout=60s",
+            &url,
+        ],
+        &[(TOKEN_ENV, TOKEN)],
+    );
+    // Listening was logged while the first fetch is still held.
+    assert_eq!(exporter.get("/-/healthy").status, 200);
+    let ready = exporter.get("/-/ready");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(exporter.get("/").status, 200);
+    release.send(()).expect("release the mock");
+    exporter.wait_ready();
+    let s = exporter.scrape();
+    assert_eq!(intensity(&s).0, "electricitymaps", "{}", s.text);
+    assert_eq!(s.value("gpu_carbon_intensity_fallback", &[]), 0.0);
+    // The landing page shows the value in force, its source, its age, and that it is live.
+    let page = exporter.get("/").body;
+    assert!(
+        page.contains("250 g CO2e/kWh from electricitymaps, zone DE, source electricitymaps")
+            && page.contains("value dated")
+            && page.contains("not a fallback"),
+        "{page}"
+    );
+}
+
+/// SIGTERM while the first fetch still hangs stops the exporter cleanly; it does not wait the
+/// fetch out (here up to 121 s, beyond the harness's 20 s wait for the exit).
+#[test]
+fn shutdown_while_the_first_fetch_hangs_is_clean() {
+    let mock = MockApi::start(|_, _| Reply::Silence(Duration::from_secs(120)));
+    let url = format!("--carbon.electricitymaps.url={}/v3", mock.url());
+    let exporter = Exporter::start(
+        &[
+            "--demo",
+            "--carbon.provider=electricitymaps",
+            "--carbon.electricitymaps.zone=DE",
+            "--carbon.http-timeout=60s",
+            &url,
+        ],
+        &[(TOKEN_ENV, TOKEN)],
+    );
+    assert_eq!(exporter.get("/-/healthy").status, 200);
+    let status = exporter.terminate();
+    assert_eq!(status.code(), Some(0));
+}
+
+/// Electricity Maps dates an hourly value at the top of its hour; with `--carbon.max-age=15m`
+/// a value dated 50 minutes ago covers the hour still running and is in force, not a fallback.
+#[test]
+fn max_age_counts_from_the_end_of_the_interval_the_value_covers() {
+    let dated = (now_unix() - 50.0 * 60.0).floor();
+    let mock = MockApi::start(move |_, _| Reply::json(200, latest("250", dated)));
+    let exporter = electricitymaps(&mock, &["--carbon.max-age=15m"]);
+    let s = exporter.scrape();
+    assert_eq!(intensity(&s).0, "electricitymaps", "{}", s.text);
+    assert_eq!(s.value("gpu_carbon_intensity_fallback", &[]), 0.0);
+}
+
+/// A token sent over plain http:// to another host crosses the network in clear text: warned
+/// about at start-up. Loopback (a local proxy, these mocks) is not.
+#[test]
+fn credentials_over_plain_http_beyond_loopback_are_warned_about() {
+    let warning = "UNENCRYPTED";
+    let remote = Exporter::start(
+        &[
+            "--demo",
+            "--carbon.provider=electricitymaps",
+            "--carbon.electricitymaps.zone=DE",
+            "--carbon.http-timeout=1s",
+            // TEST-NET-1 (RFC 5737): never routed, so nothing is ever sent.
+            "--carbon.electricitymaps.url=http://192.0.2.1:9/v3",
+        ],
+        &[(TOKEN_ENV, TOKEN)],
+    );
+    let log = remote.log();
+    assert!(log.contains(warning) && log.contains("level=warn"), "{log}");
+    assert_never_shown(&remote, &remote.scrape(), TOKEN);
+    drop(remote);
+    let mock = MockApi::start(|_, _| Reply::json(200, latest("250", now_unix() - 60.0)));
+    let local = electricitymaps(&mock, &[]);
+    assert!(!local.log().contains(warning), "{}", local.log());
 }

@@ -207,3 +207,31 @@ fn embodied_totals_continue_across_a_restart_with_a_state_file() {
         "{now} vs saved {saved_g}"
     );
 }
+
+/// Excel's "CSV UTF-8": a byte order mark, CRLF, every field quoted; and a JSON file saved with
+/// a byte order mark. Both are read as written.
+#[test]
+fn spreadsheet_csv_and_json_with_a_byte_order_mark_are_read() {
+    let excel = temp_file(
+        "excel.csv",
+        "\u{feff}\"hour\",\"grams_per_kwh\"\r\n\"0\",\"123.5\"\r\n",
+    );
+    let json = temp_file(
+        "bom.json",
+        "\u{feff}{\"hourly\": [{\"hour\": 0, \"grams_per_kwh\": 234}]}\n",
+    );
+    for (file, want) in [(excel, 123.5), (json, 234.0)] {
+        let e = Exporter::start(
+            &[
+                "--demo",
+                "--carbon.provider=schedule",
+                &format!("--carbon.schedule.file={}", file.display()),
+            ],
+            &[],
+        );
+        e.wait_ready();
+        let s = e.scrape();
+        assert_eq!(intensity(&s).4, want, "{}", file.display());
+        assert_eq!(intensity(&s).0, "schedule");
+    }
+}

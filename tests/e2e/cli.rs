@@ -90,3 +90,28 @@ fn help_lists_flags_with_defaults_and_version_prints() {
     let revision = out[first.len()..].split(')').next().unwrap_or("");
     assert!(!revision.is_empty() && revision != "unknown", "{out}");
 }
+
+/// A misspelt variable would otherwise be ignored without a word and its default stay in force.
+#[test]
+fn a_misspelt_variable_is_warned_about_with_a_suggestion() {
+    let e = crate::support::Exporter::start(
+        &["--demo"],
+        &[
+            ("GPU_CARBON_EXPORTER_CARBON_ZOEN", "DE"),
+            ("GPU_CARBON_EXPORTER_CARBON_PUE", "1.2"),
+        ],
+    );
+    e.wait_ready();
+    let log = e.log();
+    let warned: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("no flag reads"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{log}");
+    assert!(
+        warned[0].contains("variable=GPU_CARBON_EXPORTER_CARBON_ZOEN")
+            && warned[0].contains("did_you_mean=GPU_CARBON_EXPORTER_CARBON_ZONE")
+            && warned[0].contains("level=warn"),
+        "{log}"
+    );
+}

@@ -14,6 +14,7 @@
 //!   accepts the files, and the stack mounts paths that exist and agrees with the shipped
 //!   Prometheus and Grafana files on service names and ports.
 //! - `yamllint --strict` on every YAML file under `deploy/` and `grafana/`.
+//! - every deploy file's arguments and environment, started on the real binary ([`launch`]).
 //!
 //! YAML is read through `python3` with PyYAML. A missing tool skips its test with
 //! `SKIP: <tool> not installed`, except under `CI`, where the test fails naming the tool.
@@ -30,6 +31,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::{self, read_path, repo, tool, yaml_files};
+
+mod launch;
 
 const UNIT: &str = "deploy/systemd/gpu-carbon-exporter.service";
 const UNIT_ENV: &str = "deploy/systemd/gpu-carbon-exporter.env";

@@ -28,10 +28,7 @@ fn render_simulated() -> String {
         vec![Box::new(backend)],
         Box::new(FixedIntensity::zone(zone)),
         Settings::with_pue(1.2),
-        vec![CollectorStatus {
-            name: "simulated",
-            up: true,
-        }],
+        vec![CollectorStatus::new("simulated", true)],
     );
     let gpus = sampler
         .inventory()
@@ -43,10 +40,11 @@ fn render_simulated() -> String {
         publish.send_replace(Some(Arc::new(sampler.tick(clock.now()))));
         clock.advance(Duration::from_secs(1));
     }
-    let text = Exposition::new(snapshots, false, None)
-        .expect("registry")
-        .render()
-        .expect("render");
+    let exposition = Exposition::new(snapshots, false, None).expect("registry");
+    exposition
+        .register_sample_interval(Duration::from_secs(1))
+        .expect("sample interval");
+    let text = exposition.render().expect("render");
     normalise_build(&String::from_utf8(text).expect("utf-8"))
 }
 

@@ -20,4 +20,5 @@ mod state_crash;
 mod state_files;
 mod support;
 mod sysfs;
+mod sysfs_layouts;
 mod webconfig;

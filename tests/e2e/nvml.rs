@@ -273,6 +273,17 @@ fn driver_not_loaded_exits_1_naming_library_error_and_demo() {
         !out.contains("Listening"),
         "must not fall back to anything: {out}"
     );
+    // The cause once, then the hint (not the chain of sources repeated after it).
+    let lower = out.to_lowercase();
+    assert_eq!(lower.matches("not loaded").count(), 1, "cause once: {out}");
+    assert_eq!(
+        out.matches("could not initialise NVML").count(),
+        1,
+        "cause once: {out}"
+    );
+    let cause = lower.find("not loaded").unwrap_or(usize::MAX);
+    let hint = lower.find("is the nvidia driver installed").unwrap_or(0);
+    assert!(cause < hint, "cause before the hint: {out}");
 }
 
 #[test]

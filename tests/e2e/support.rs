@@ -28,13 +28,20 @@ impl Exporter {
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Exporter {
         let mut cmd = Command::new(exporter_bin());
         cmd.args(["--web.listen-address=127.0.0.1:0", "--log.format=logfmt"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .args(args);
         for (k, v) in envs {
             cmd.env(k, v);
         }
+        Exporter::spawn(cmd)
+    }
+
+    /// Starts `cmd` (the exporter binary with its arguments and environment as the caller set
+    /// them, logging in logfmt and listening on a port it reports) and waits until it logs the
+    /// address it listens on.
+    pub fn spawn(mut cmd: Command) -> Exporter {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn exporter");
         let stderr = child.stderr.take().expect("piped stderr");
         let lines = Arc::new(Mutex::new(Vec::new()));

@@ -192,13 +192,51 @@ fn amd_intel_and_rapl_from_sysfs() {
     crate::support::assert_promtool_clean(&s2.text);
 }
 
+/// A counter that can't be read as a file (as root, permissions can't be used for this).
+fn make_unreadable(root: &Path, file: &str) {
+    let counter = root.join(file);
+    std::fs::remove_file(&counter).expect("rm");
+    std::fs::create_dir(&counter).expect("mkdir");
+}
+
+/// Only the DRAM sub-zone is root-only (a udev rule that covers `intel-rapl:*` only): the
+/// package is still exported, the DRAM zone is named in the log and in a metric.
+#[test]
+fn an_unreadable_rapl_zone_leaves_the_others_exported() {
+    let root = sysfs_copy();
+    make_unreadable(&root, DRAM);
+    let e = start(&root);
+    let s = e.scrape();
+    assert_eq!(
+        s.value("gpu_carbon_exporter_collector_up", &[("collector", "rapl")]),
+        1.0
+    );
+    let domains: Vec<&str> = s
+        .find("gpu_host_energy_kwh_total", &[])
+        .iter()
+        .filter_map(|s| s.label("domain"))
+        .collect();
+    assert_eq!(domains, ["package-0"]);
+    assert_eq!(
+        s.value(
+            "gpu_carbon_exporter_host_domain_unreadable",
+            &[("domain", "dram-0")]
+        ),
+        1.0
+    );
+    let log = e.log();
+    assert!(
+        log.contains("RAPL zone unreadable") && log.contains("intel-rapl:0:1"),
+        "{log}"
+    );
+    crate::support::assert_promtool_clean(&s.text);
+}
+
 #[test]
 fn unreadable_rapl_degrades_to_collector_down() {
     let root = sysfs_copy();
-    // A counter that can't be read as a file (as root, permissions can't be used for this).
-    let counter = root.join(PACKAGE);
-    std::fs::remove_file(&counter).expect("rm");
-    std::fs::create_dir(&counter).expect("mkdir");
+    make_unreadable(&root, PACKAGE);
+    make_unreadable(&root, DRAM);
     let e = start(&root);
     let s = e.scrape();
     assert_eq!(
@@ -242,4 +280,42 @@ fn an_unreadable_gpu_file_is_counted_not_fatal() {
         ) > 0.0
     });
     assert_eq!(s.value("gpu_up", &[("uuid", "AMD-6a2c8b1e9f3d4a57")]), 0.0);
+}
+
+/// A single wild counter value is rejected and counted, and does not move the counter's base:
+/// when the counter shows its true value again, the energy since the last good reading is
+/// counted in full and no phantom hardware reset appears.
+#[test]
+fn a_counter_spike_is_rejected_without_a_phantom_reset() {
+    let root = sysfs_copy();
+    let e = start(&root);
+    let intel = [("uuid", "PCI-0000:04:00.0")];
+    let implausible = |s: &Scrape| {
+        s.value(
+            "gpu_carbon_exporter_sample_errors_total",
+            &[("uuid", "PCI-0000:04:00.0"), ("kind", "implausible_energy")],
+        )
+    };
+    let s0 = wait_for(&e, |s| {
+        s.find("gpu_energy_hardware_resets_total", &intel).len() == 1
+    });
+    let before = s0.value("gpu_energy_kwh_total", &intel);
+    // 1 MJ in one tick from a 225 W card, held for a few ticks (a stuck value confirms nothing).
+    set(&root, INTEL_ENERGY, 123_456_789_000 + 1_000_000_000_000);
+    let s1 = wait_for(&e, |s| implausible(s) >= 3.0);
+    assert!(implausible(&s1) >= 3.0, "spike not rejected:\n{}", e.log());
+    assert_eq!(s1.value("gpu_energy_kwh_total", &intel), before);
+    // The true value: 20 J more than before the spike.
+    set(&root, INTEL_ENERGY, 123_456_789_000 + 20_000_000);
+    let s2 = wait_for(&e, |s| s.value("gpu_energy_kwh_total", &intel) > before);
+    let joules = (s2.value("gpu_energy_kwh_total", &intel) - before) * J_PER_KWH;
+    assert!(
+        (joules - 20.0).abs() < 1e-6,
+        "energy after the spike: {joules} J"
+    );
+    assert_eq!(
+        s2.value("gpu_energy_hardware_resets_total", &intel),
+        0.0,
+        "no phantom reset"
+    );
 }

@@ -12,6 +12,7 @@ fn value(g: f64, at: f64) -> LiveValue {
         scope: Scope::Lifecycle,
         source: "test".into(),
         at_unix: at,
+        until_unix: at,
     }
 }
 
@@ -39,6 +40,37 @@ fn a_value_is_in_force_until_it_is_older_than_max_age() {
     assert!(in_force(Some(&v), 1_060.0, max).is_some());
     assert!(in_force(Some(&v), 1_060.5, max).is_none());
     assert!(in_force(None, 1_000.0, max).is_none());
+}
+
+/// Electricity Maps dates an hourly value at the top of its hour: with a max-age under an hour
+/// it must not fall back for part of every hour while the API is healthy. The age counts from
+/// the end of the interval, or from the fetch while the interval lasts.
+#[test]
+fn age_counts_from_the_end_of_the_interval_or_the_fetch() {
+    let top = 7_200.0;
+    let clock = Arc::new(ManualClock::new(top + 3_000.0)); // 50 min into the hour
+    let mut hourly = value(300.0, top);
+    hourly.until_unix = top + 3_600.0;
+    let mut r = refresher(vec![Ok(hourly)], Arc::clone(&clock));
+    r.max_age = Duration::from_secs(900);
+    let mut failures = 0;
+    r.attempt(&mut failures);
+    let state = r.state.lock().expect("lock");
+    let latest = state.latest.as_ref().expect("fetched");
+    assert_eq!(
+        latest.until_unix,
+        top + 3_000.0,
+        "the fetch, within the hour"
+    );
+    let max = Duration::from_secs(900);
+    assert!(in_force(Some(latest), top + 3_000.0, max).is_some());
+    assert!(in_force(Some(latest), top + 3_900.0, max).is_some());
+    assert!(in_force(Some(latest), top + 3_900.5, max).is_none());
+    // A value whose hour is over ages from the end of the hour, not from its start.
+    let mut done = value(300.0, top);
+    done.until_unix = top + 3_600.0;
+    assert!(in_force(Some(&done), top + 3_600.0 + 899.0, max).is_some());
+    assert!(in_force(Some(&done), top + 3_600.0 + 901.0, max).is_none());
 }
 
 /// Answers from a script, one per fetch.

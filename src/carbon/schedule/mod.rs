@@ -65,20 +65,26 @@ pub enum ScheduleError {
     },
 }
 
+/// The steps of a schedule file's text: JSON if its first non-blank character is `{`, else
+/// CSV. A UTF-8 byte order mark (Excel's "CSV UTF-8", some JSON editors) is not content.
+pub fn parse_text(text: &str) -> Result<Steps, csv::LineError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim_start().starts_with('{') {
+        json::parse(text)
+    } else {
+        csv::parse(text)
+    }
+}
+
 impl Schedule {
-    /// Reads and checks `path` (JSON if its first non-blank character is `{`, else CSV).
+    /// Reads and checks `path` (see [`parse_text`]).
     pub fn load(path: &Path, utc_offset: i64) -> Result<Schedule, ScheduleError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ScheduleError::Read {
             file: file.clone(),
             source,
         })?;
-        let steps = if text.trim_start().starts_with('{') {
-            json::parse(&text)
-        } else {
-            csv::parse(&text)
-        }
-        .map_err(|(line, reason)| ScheduleError::Parse {
+        let steps = parse_text(&text).map_err(|(line, reason)| ScheduleError::Parse {
             file: file.clone(),
             line,
             reason,
@@ -240,6 +246,16 @@ mod tests {
             utc_offset,
             name: "s.csv".into(),
         }
+    }
+
+    /// Excel's "CSV UTF-8" starts with a byte order mark; so do files from some JSON editors.
+    #[test]
+    fn a_byte_order_mark_is_not_content() {
+        let csv = parse_text("\u{feff}hour,grams_per_kwh\r\n0,300\r\n").expect("CSV");
+        assert_eq!(csv, Steps::Hourly(vec![(0, 300.0)]));
+        let json = parse_text("\u{feff}{\"hourly\": [{\"hour\": 0, \"grams_per_kwh\": 300}]}")
+            .expect("JSON");
+        assert_eq!(json, Steps::Hourly(vec![(0, 300.0)]));
     }
 
     #[test]

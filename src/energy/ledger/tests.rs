@@ -81,17 +81,84 @@ fn after_a_reset_without_power_the_counter_value_is_the_lower_bound() {
     assert_eq!(l.observe(&o, F).energy, Joules(120.0));
 }
 
+/// One wild counter value (as outside testing saw on a real board) is rejected without moving
+/// the base: no phantom hardware reset when the counter "comes back", and the next good reading
+/// covers both intervals, so nothing is lost.
 #[test]
-fn an_impossible_counter_jump_is_rejected_and_rebased() {
+fn a_single_counter_spike_is_rejected_without_moving_the_base() {
     let mut l = Ledger::new(COUNTER, GAP);
     l.observe(&obs(0.0, 300.0, Some(1_000_000), 0.5), F);
+    l.observe(&obs(1.0, 300.0, Some(1_300_000), 0.5), F);
     // +1,000,000 J in one second from a 700 W board.
+    let out = l.observe(&obs(2.0, 300.0, Some(2_000_000_000), 0.5), F);
+    assert!(out.implausible_energy);
+    assert!(!out.counter_reset);
+    assert_eq!(out.energy, Joules(0.0));
+    assert_eq!(l.counter_base(), Some(1_300_000_000), "base unmoved");
+    // The wild value stays in the file for a few ticks: a stuck reading confirms nothing.
+    for t in [2.25, 2.5, 2.75] {
+        assert!(
+            l.observe(&obs(t, 300.0, Some(2_000_000_000), 0.5), F)
+                .implausible_energy
+        );
+    }
+    // Back to the true value: 300 J per second since t = 1.
+    let out = l.observe(&obs(3.0, 300.0, Some(1_900_000), 0.5), F);
+    assert!(!out.implausible_energy && !out.counter_reset);
+    assert_eq!(out.energy, Joules(600.0), "both intervals, nothing lost");
+    assert_eq!(out.power, Some(Watts(300.0)));
+    let t = l.totals();
+    assert_eq!(t.energy, Joules(900.0));
+    assert_eq!(t.counter_resets, 0, "no phantom reset");
+}
+
+/// Two wild readings that disagree with each other confirm nothing: both are rejected and the
+/// next good reading is still measured from the unmoved base.
+#[test]
+fn two_spikes_in_a_row_that_disagree_are_both_rejected() {
+    let mut l = Ledger::new(COUNTER, GAP);
+    l.observe(&obs(0.0, 300.0, Some(1_000_000), 0.5), F);
+    assert!(
+        l.observe(&obs(1.0, 300.0, Some(9_000_000_000), 0.5), F)
+            .implausible_energy
+    );
+    assert!(
+        l.observe(&obs(2.0, 300.0, Some(5_000_000_000), 0.5), F)
+            .implausible_energy
+    );
+    let out = l.observe(&obs(3.0, 300.0, Some(1_900_000), 0.5), F);
+    assert_eq!(out.energy, Joules(900.0));
+    assert_eq!(l.totals().counter_resets, 0);
+}
+
+/// When the counter really moved to a new level (two readings agree with each other, not with
+/// the base), counting goes on from the new level: only the interval of the jump is lost, and
+/// it is not a hardware reset.
+#[test]
+fn a_confirmed_counter_jump_rebases_after_one_rejected_interval() {
+    let mut l = Ledger::new(COUNTER, GAP);
+    l.observe(&obs(0.0, 300.0, Some(1_000_000), 0.5), F);
     let out = l.observe(&obs(1.0, 300.0, Some(1_001_000_000), 0.5), F);
     assert!(out.implausible_energy);
-    assert_eq!(l.totals().energy, Joules(0.0));
-    // Counting resumes from the new value.
-    l.observe(&obs(2.0, 300.0, Some(1_001_300_000), 0.5), F);
-    assert_eq!(l.totals().energy, Joules(300.0));
+    let out = l.observe(&obs(2.0, 300.0, Some(1_001_300_000), 0.5), F);
+    assert!(!out.implausible_energy, "confirmed by the second reading");
+    assert_eq!(out.energy, Joules(300.0));
+    l.observe(&obs(3.0, 300.0, Some(1_001_600_000), 0.5), F);
+    let t = l.totals();
+    assert_eq!(t.energy, Joules(600.0));
+    assert_eq!(t.counter_resets, 0);
+    assert_eq!(l.counter_base(), Some(1_001_600_000_000));
+}
+
+/// An implausible step after a counter restart is rejected and not counted as a reset either.
+#[test]
+fn an_implausible_reset_is_not_counted_as_a_reset() {
+    let mut l = Ledger::new(COUNTER, GAP);
+    l.observe(&obs(0.0, 300.0, Some(9_000_000_000), 0.5), F);
+    // Down to a value no restart one second ago could have reached.
+    let out = l.observe(&obs(1.0, 300.0, Some(8_000_000_000), 0.5), F);
+    assert!(out.implausible_energy && !out.counter_reset);
+    assert_eq!(l.totals().counter_resets, 0);
 }
 
 #[test]

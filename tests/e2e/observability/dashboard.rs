@@ -53,7 +53,30 @@ pub fn panel_problems(name: &str, panel: &Value) -> Vec<String> {
     problems
 }
 
-/// Query conventions: rates over `$__rate_interval`, every selector filtered by job and host.
+/// Metrics of one GPU each (labelled `gpu`): their selectors must follow the `$gpu` picker.
+const PER_GPU: [&str; 5] = [
+    "gpu_info",
+    "gpu_up",
+    "gpu_workload_",
+    "gpu_unattributed_",
+    "gpu_carbon_exporter_sample_errors_total",
+];
+/// Prefixes of metrics without a `gpu` label.
+const NOT_PER_GPU: [&str; 4] = [
+    "gpu_host_",
+    "gpu_carbon_",
+    "gpu_pue_",
+    "gpu_carbon_exporter_",
+];
+
+/// Whether the metric `name` carries a `gpu` label.
+fn per_gpu(name: &str) -> bool {
+    PER_GPU.iter().any(|p| name.starts_with(p))
+        || (name.starts_with("gpu_") && !NOT_PER_GPU.iter().any(|p| name.starts_with(p)))
+}
+
+/// Query conventions: rates over `$__rate_interval`, every selector filtered by job and host
+/// (and by GPU for per-GPU metrics), and no `max`/`min`/`avg` that merges hosts.
 fn expr_problems(expr: &str) -> Vec<String> {
     let mut problems = Vec::new();
     for (start, _) in expr.match_indices("rate(") {
@@ -71,6 +94,27 @@ fn expr_problems(expr: &str) -> Vec<String> {
         for want in ["job=~\"$job\"", "instance=~\"$instance\""] {
             if !selector.contains(want) {
                 problems.push(format!("selector {selector}}} lacks {want}"));
+            }
+        }
+        let name: String = expr[..start]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        if per_gpu(&name) && !selector.contains("gpu=~\"$gpu\"") {
+            problems.push(format!("{name}{selector}}} ignores the $gpu picker"));
+        }
+    }
+    // Two hosts with the same labels otherwise collapse into one number.
+    for op in ["max by (", "min by (", "avg by ("] {
+        for (start, _) in expr.match_indices(op) {
+            let labels = &expr[start + op.len()..];
+            let labels = &labels[..labels.find(')').unwrap_or(labels.len())];
+            if !labels.split(',').any(|l| l.trim() == "instance") {
+                problems.push(format!("{op}{labels}) merges hosts: keep instance"));
             }
         }
     }

@@ -120,7 +120,13 @@ impl Prometheus {
 
     /// An instant query; `Err` when it fails or returns no data.
     pub fn try_query(&self, expr: &str) -> Result<Vec<Value>, String> {
-        let data = self.api(&format!("/api/v1/query?query={}", url_encode(expr)))?;
+        self.try_query_at(expr, None)
+    }
+
+    /// An instant query at `time` (Unix seconds; now if `None`).
+    pub fn try_query_at(&self, expr: &str, time: Option<f64>) -> Result<Vec<Value>, String> {
+        let at = time.map(|t| format!("&time={t}")).unwrap_or_default();
+        let data = self.api(&format!("/api/v1/query?query={}{at}", url_encode(expr)))?;
         let result = match data["resultType"].as_str() {
             Some("vector") | Some("matrix") => data["result"].as_array().cloned(),
             Some("scalar") => Some(vec![data["result"].clone()]),
@@ -131,6 +137,17 @@ impl Prometheus {
             return Err("no data".into());
         }
         Ok(result)
+    }
+
+    /// A range query from `start` to `end` (Unix seconds) every `step` seconds, as Grafana
+    /// sends it; the series of the matrix.
+    pub fn query_range(&self, expr: &str, start: f64, end: f64, step: f64) -> Vec<Value> {
+        let path = format!(
+            "/api/v1/query_range?query={}&start={start}&end={end}&step={step}",
+            url_encode(expr)
+        );
+        let data = self.api(&path).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        data["result"].as_array().cloned().unwrap_or_default()
     }
 
     pub fn query(&self, expr: &str) -> Vec<Value> {

@@ -11,8 +11,10 @@ use crate::support::read_path as read;
 pub struct RuleNames {
     pub alerts: Vec<String>,
     pub records: Vec<String>,
-    /// Alerts lacking a severity, summary or description.
+    /// Alerts lacking a severity, summary, description or runbook.
     pub problems: Vec<String>,
+    /// Each alert's `runbook_url`.
+    pub runbooks: Vec<(String, String)>,
 }
 
 impl RuleNames {
@@ -21,6 +23,7 @@ impl RuleNames {
             alerts: Vec::new(),
             records: Vec::new(),
             problems: Vec::new(),
+            runbooks: Vec::new(),
         };
         for file in files {
             let text = read(file);
@@ -59,11 +62,14 @@ impl RuleNames {
                 "alert {name}: no severity label (info|warning|critical)"
             ));
         }
-        for key in ["summary:", "description:"] {
+        for key in ["summary:", "description:", "runbook_url:"] {
             if !body.lines().any(|l| l.starts_with(key)) {
                 self.problems
                     .push(format!("alert {name}: no {key} annotation"));
             }
+        }
+        if let Some(url) = body.lines().find_map(|l| l.strip_prefix("runbook_url:")) {
+            self.runbooks.push((name, url.trim().to_string()));
         }
     }
 }
