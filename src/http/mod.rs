@@ -9,10 +9,11 @@
 //! - [`routes`]: what each path answers; [`landing`]: the page at `/`.
 //! - [`webconfig`]: the `--web.config.file` format; [`tls`], [`auth`], [`ratelimit`]: what it
 //!   configures; [`security`]: one loaded configuration and the [`Guard`] enforcing it;
-//!   [`reload`]: SIGHUP and file-change reloads.
+//!   [`reload`]: SIGHUP and file-change reloads, which [`protection`] keeps from lowering it.
 
 pub mod auth;
 pub mod landing;
+pub mod protection;
 pub mod ratelimit;
 pub mod reload;
 mod routes;

@@ -15,6 +15,7 @@ use hyper::{Response, StatusCode};
 use tokio_rustls::TlsAcceptor;
 
 use super::auth::{Checker, Users};
+use super::protection::Protection;
 use super::ratelimit::Bucket;
 use super::routes::Reply;
 use super::tls::{self, PemData};
@@ -27,6 +28,7 @@ pub struct Security {
     users: Option<Arc<Users>>,
     headers: Vec<(HeaderName, HeaderValue)>,
     limiter: Option<Bucket>,
+    protection: Protection,
     summary: String,
 }
 
@@ -44,6 +46,7 @@ impl Security {
             users: None,
             headers: Vec::new(),
             limiter: None,
+            protection: Protection::OPEN,
             summary: "tls=false basic_auth_users=0".into(),
         }
     }
@@ -112,8 +115,14 @@ impl Security {
             users: Users::new(&config.users).map(Arc::new),
             headers: config.headers.clone(),
             limiter: config.rate_limit.map(|l| Bucket::new(l, Instant::now())),
+            protection: Protection::of(config),
             summary,
         }
+    }
+
+    /// What this configuration protects the endpoint with (a reload may not lower it).
+    pub fn protection(&self) -> Protection {
+        self.protection
     }
 
     /// A one-line description for logs (no secrets).

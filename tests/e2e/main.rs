@@ -18,3 +18,4 @@ mod state;
 mod support;
 mod sysfs;
 mod webconfig;
+mod webconfig_reload;
