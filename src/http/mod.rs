@@ -156,15 +156,17 @@ where
     graceful.watch(conn).await
 }
 
-/// Admission (request cap), then the web configuration's rate limit and authentication, then
-/// the route; the configured headers go on every answer, refusals included.
+/// The web configuration's rate limit and authentication, then admission (request cap), then
+/// the route; the configured headers go on every answer, refusals included. Authentication
+/// comes first so that requests waiting for a password check hold no request slot: a flood of
+/// wrong passwords can't use up the slots that good scrapes need.
 async fn respond(app: &App, guard: &Guard, req: Request<Incoming>) -> Reply {
     let security = guard.current();
-    let mut reply = match app.admit() {
-        None => App::busy(),
-        Some(_permit) => match guard.screen(&security, req.headers()).await {
-            None => app.route(&req),
-            Some(refused) => refused,
+    let mut reply = match guard.screen(&security, req.headers()).await {
+        Some(refused) => refused,
+        None => match app.admit() {
+            None => App::busy(),
+            Some(_permit) => app.route(&req),
         },
     };
     security.add_headers(&mut reply);

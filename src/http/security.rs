@@ -14,7 +14,7 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, WWW_AUTHEN
 use hyper::{Response, StatusCode};
 use tokio_rustls::TlsAcceptor;
 
-use super::auth::{Checker, Users};
+use super::auth::{Checker, Users, Verdict};
 use super::protection::Protection;
 use super::ratelimit::Bucket;
 use super::routes::Reply;
@@ -182,8 +182,9 @@ impl Guard {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
     }
 
-    /// The answer (`429` over the rate limit, `401` without valid credentials) if a request
-    /// with `headers` may not proceed under `security`; `None` if it may.
+    /// The answer (`429` over the rate limit, `401` without valid credentials, `503` when
+    /// credentials not seen before can't be checked yet) if a request with `headers` may not
+    /// proceed under `security`; `None` if it may.
     pub async fn screen(&self, security: &Security, headers: &HeaderMap) -> Option<Reply> {
         if let Some(limiter) = &security.limiter {
             if !limiter.allow(Instant::now()) {
@@ -191,14 +192,20 @@ impl Guard {
             }
         }
         let users = security.users.as_ref()?;
-        if self.checker.allows(users, headers).await {
-            return None;
+        match self.checker.check(users, headers).await {
+            Verdict::Allowed => None,
+            Verdict::Refused => {
+                let mut reply = plain(StatusCode::UNAUTHORIZED, "Unauthorized.\n");
+                reply
+                    .headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                Some(reply)
+            }
+            Verdict::Busy => Some(plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many password checks in progress; try again.\n",
+            )),
         }
-        let mut reply = plain(StatusCode::UNAUTHORIZED, "Unauthorized.\n");
-        reply
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-        Some(reply)
     }
 }
 

@@ -3,6 +3,7 @@
 //! One test binary (as ripgrep does) so the whole suite links once.
 
 mod attribution;
+mod auth_flood;
 mod carbon_live;
 mod carbon_mock;
 mod carbon_schedule;
