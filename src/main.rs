@@ -34,6 +34,10 @@ fn start(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(run(config, shutdown::signal()))?;
+    let result = runtime.block_on(run(config, shutdown::signal()));
+    // `run` has drained the server and saved the state; what may be left is a password check
+    // still running on the blocking pool, which dropping the runtime would wait for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    result?;
     Ok(())
 }

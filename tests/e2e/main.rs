@@ -15,6 +15,7 @@ mod http;
 mod nvml;
 mod observability;
 mod pki;
+mod serving_limits;
 mod state;
 mod support;
 mod sysfs;

@@ -256,6 +256,14 @@ fn emptied_file_keeps_tls_and_basic_auth() {
             "{line}"
         );
         assert_eq!(observe(&pki, &e), (before.0, 0.0), "{text:?}");
+        // A plain-HTTP client still meets TLS: it is told so and gets nothing.
+        let plain = request_with(
+            e.addr,
+            "GET",
+            "/metrics",
+            &[("Authorization", &basic(USER, PASSWORD))],
+        );
+        assert_eq!(plain.status, 400, "{plain:?}");
     }
     // Raising protection (adding mTLS) applies without a restart.
     let line = reload(&pki, &e, &format!("{TLS}{MTLS}{}", users()));
