@@ -192,6 +192,9 @@ pub(crate) fn open_nvml(library: Option<&std::path::Path>) -> Result<Box<dyn Bac
 }
 
 pub(crate) fn log_inventory(sampler: &Sampler, config: &Config) {
+    for warning in &config.warnings {
+        warn!(flag = warning.flag, "{warning}");
+    }
     info!(interval = ?config.sample_interval, "Sampling");
     let mut integrated = false;
     for (collector, d, source) in sampler.inventory() {

@@ -1,7 +1,7 @@
 //! Serving limits that protect scrapes, not the clients hogging the server, on the real binary:
 //! idle connections make room for a scrape at `--web.max-connections`, plain HTTP on a TLS port
-//! is told to use HTTPS, and SIGTERM exits promptly however many clients stall. Loopback only,
-//! bounded in count and time.
+//! is told to use HTTPS, SIGTERM exits promptly however many clients stall, and host paths that
+//! don't exist are warned about by flag. Loopback only, bounded in count and time.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -203,4 +203,42 @@ fn plain_http_on_the_tls_port_is_told_to_use_https() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(Client::new(&pki).get(e.addr, "/metrics").status, 200);
+}
+
+/// `--path.procfs`, `--path.sysfs` and `--path.rootfs` naming nothing are warned about at
+/// start-up, by flag; the exporter still starts.
+#[test]
+fn missing_host_paths_are_warned_about_by_flag() {
+    let e = Exporter::start(
+        &[
+            "--demo",
+            "--path.procfs=/nonexistent/proc",
+            "--path.sysfs=/nonexistent/sys",
+            "--path.rootfs=/nonexistent/root",
+        ],
+        &[],
+    );
+    e.wait_ready();
+    let log = e.log();
+    for (flag, path) in [
+        ("path.procfs", "/nonexistent/proc"),
+        ("path.sysfs", "/nonexistent/sys"),
+        ("path.rootfs", "/nonexistent/root"),
+    ] {
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("--{flag}={path}")))
+            .unwrap_or_else(|| panic!("no warning for --{flag}; log:\n{log}"));
+        assert!(
+            line.contains("level=warn") && line.contains("no such directory"),
+            "{line}"
+        );
+    }
+    let quiet = Exporter::start(&["--demo"], &[]);
+    quiet.wait_ready();
+    assert!(
+        !quiet.log().contains("no such directory"),
+        "{}",
+        quiet.log()
+    );
 }
