@@ -112,8 +112,8 @@ fn scrape(addr: SocketAddr, timeout: Duration) -> Option<u16> {
 }
 
 /// 500 clients that stall (connected and silent, or halfway through their request headers or
-/// TLS handshake) don't hold up SIGTERM: the exporter exits 0 while they are all still
-/// connected, long before the 10 s header timeout would have cut them off.
+/// TLS handshake) don't hold up SIGTERM: the exporter saves its state file and exits 0 while
+/// they are all still connected, long before the 10 s header timeout would have cut them off.
 #[test]
 fn sigterm_with_500_stalled_connections_exits_without_waiting_for_them() {
     let pki = Pki::new();
@@ -132,7 +132,14 @@ fn sigterm_with_500_stalled_connections_exits_without_waiting_for_them() {
             &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01][..],
         ),
     ] {
-        let e = Exporter::start(&args, &[]);
+        let state = pki.dir.join(format!("state-{name}.json"));
+        let state_flag = format!("--state.file={}", state.display());
+        let e = Exporter::start(&[args.as_slice(), &[state_flag.as_str()]].concat(), &[]);
+        if name == "TLS" {
+            Client::new(&pki).wait_ready(e.addr);
+        } else {
+            e.wait_ready();
+        }
         let stalled: Vec<TcpStream> = (0..500)
             .map(|i| {
                 let mut s = TcpStream::connect(e.addr).expect("connect");
@@ -168,6 +175,7 @@ fn sigterm_with_500_stalled_connections_exits_without_waiting_for_them() {
         eprintln!("{name}: SIGTERM with 500 stalled connections: exited in {took:?}");
         assert_eq!(status.code(), Some(0), "{name}: log:\n{}", e.log());
         assert!(e.log().contains("Stopped"), "{name}: log:\n{}", e.log());
+        assert!(state.exists(), "{name}: state saved on the way out");
         // The stalled clients were all still connected when it exited; now they are let go.
         let closed = stalled.iter().filter(|s| closed_by_server(s)).count();
         assert_eq!(closed, 500, "{name}");
