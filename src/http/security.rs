@@ -52,8 +52,9 @@ impl Security {
     }
 
     /// Reads and checks the web configuration file at `path` and every file it names, and
-    /// builds what it asks for. Blocking (file I/O, one bcrypt run): call it off the async
-    /// workers. Also returns the files read, whose changes should trigger a reload.
+    /// builds what it asks for. Blocking (file I/O, a cost-4 bcrypt probe per user): call it
+    /// off the async workers. Also returns the files read, whose changes should trigger a
+    /// reload.
     pub fn load(path: &Path) -> (Result<Security, WebConfigError>, Vec<PathBuf>) {
         let mut watched = vec![path.to_path_buf()];
         let result = Self::load_watching(path, &mut watched);
