@@ -65,20 +65,15 @@ fn idle_reconnecting_clients_cannot_keep_scrapes_out() {
     all_connected
         .recv_timeout(Duration::from_secs(60))
         .expect("idle clients connected");
-    // The exporter is at its cap, and the reconnecting has begun.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reconnects.load(Ordering::Relaxed) < 76 {
-        assert!(
-            Instant::now() < deadline,
-            "idle clients over the cap never closed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Let the exporter take in what it will: it is at its cap.
+    std::thread::sleep(Duration::from_millis(500));
     let mut ok = 0;
     let mut slowest = Duration::ZERO;
     for _ in 0..10 {
         let started = Instant::now();
-        if scrape(e.addr, Duration::from_secs(10)) == Some(200) {
+        // Half Prometheus' default scrape timeout: a loopback scrape takes milliseconds, and
+        // without eviction it would wait for the 10 s header timeout to free a place.
+        if scrape(e.addr, Duration::from_secs(5)) == Some(200) {
             ok += 1;
         }
         slowest = slowest.max(started.elapsed());
