@@ -62,8 +62,9 @@ pub struct Cli {
     )]
     pub max_requests: usize,
 
-    /// Maximum number of open HTTP connections; further clients wait in the listen backlog.
-    /// Bounds memory whatever clients do.
+    /// Maximum number of open HTTP connections. At the cap a new client takes the place of the
+    /// connection idle the longest (closed); while all are busy, new clients wait in the listen
+    /// backlog. Bounds memory whatever clients do.
     #[arg(
         long = "web.max-connections",
         env = "GPU_CARBON_EXPORTER_WEB_MAX_CONNECTIONS",

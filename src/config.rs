@@ -39,6 +39,19 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// A flag value that is accepted but looks wrong; logged as a warning at start-up (logging is
+/// not set up yet while flags are checked).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--{flag}={value}: {reason}")]
+pub struct ConfigWarning {
+    /// The flag, without dashes.
+    pub flag: &'static str,
+    /// The value given.
+    pub value: String,
+    /// What looks wrong, and what it affects.
+    pub reason: String,
+}
+
 fn invalid(flag: &'static str, value: impl ToString, reason: impl ToString) -> ConfigError {
     ConfigError {
         flag,
@@ -126,6 +139,8 @@ pub struct Config {
     pub log_level: LogLevel,
     /// `--log.format`.
     pub log_format: LogFormat,
+    /// Accepted values that look wrong, to log at start-up.
+    pub warnings: Vec<ConfigWarning>,
 }
 
 impl Config {
@@ -143,6 +158,7 @@ impl Config {
         let state = state(&cli)?;
         let carbon = carbon::carbon(&cli, env)?;
         let attribution = attribution::config(&cli)?;
+        let warnings = checks::host_paths(&cli);
         Ok(Config {
             attribution,
             listen: cli
@@ -170,6 +186,7 @@ impl Config {
             carbon,
             log_level: cli.log_level,
             log_format: cli.log_format,
+            warnings,
         })
     }
 }
@@ -419,6 +436,26 @@ mod tests {
         assert_eq!((model.idle, model.rated), (Watts(30.0), Watts(300.0)));
         let c = config(&["--collector.rapl", "--no-collector.rapl"]).expect("valid");
         assert!(!c.sources.rapl, "the last of a flag pair wins");
+    }
+
+    /// Host paths that don't exist are accepted (a collector that doesn't use them must not be
+    /// stopped by them) with a warning naming the flag.
+    #[test]
+    fn missing_host_paths_are_warned_about_by_flag() {
+        assert_eq!(config(&[]).expect("valid").warnings, []);
+        let c = config(&[
+            "--path.procfs=/nonexistent/proc",
+            "--path.sysfs=/nonexistent/sys",
+            "--path.rootfs=/nonexistent/root",
+        ])
+        .expect("valid");
+        let flags: Vec<&str> = c.warnings.iter().map(|w| w.flag).collect();
+        assert_eq!(flags, ["path.procfs", "path.sysfs", "path.rootfs"]);
+        let shown = c.warnings[1].to_string();
+        assert!(
+            shown.starts_with("--path.sysfs=/nonexistent/sys: ") && shown.contains("hwmon"),
+            "{shown}"
+        );
     }
 
     #[test]

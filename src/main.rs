@@ -40,6 +40,10 @@ fn start(config: Config) -> anyhow::Result<()> {
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     // The signal handlers are installed inside the runtime, before anything listens.
-    runtime.block_on(async { run(config, shutdown::signal()).await })?;
+    let result = runtime.block_on(async { run(config, shutdown::signal()).await });
+    // `run` has drained the server and saved the state; what may be left is a password check
+    // still running on the blocking pool, which dropping the runtime would wait for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    result?;
     Ok(())
 }

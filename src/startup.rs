@@ -179,8 +179,9 @@ pub(crate) fn web_security(
     };
     info!(file = %web.path.display(), settings = web.security.summary(), "Web configuration loaded");
     let status = Arc::new(http::reload::ReloadStatus::loaded_now());
+    let live = Arc::clone(&status);
     collector::web::WebConfigCollector::new(Arc::clone(&status))
-        .and_then(|c| exposition.register(Box::new(c)))
+        .and_then(|c| exposition.register_live(Box::new(c), move || live.fingerprint()))
         .map_err(|e| StartError::Internal(format!("metrics registry: {e}")))?;
     let guard = Arc::new(http::Guard::new(Arc::clone(&web.security)));
     let reloader = http::reload::Reloader::new(
@@ -271,6 +272,9 @@ pub(crate) fn open_nvml(library: Option<&std::path::Path>) -> Result<Box<dyn Bac
 }
 
 pub(crate) fn log_inventory(sampler: &Sampler, config: &Config) {
+    for warning in &config.warnings {
+        warn!(flag = warning.flag, "{warning}");
+    }
     info!(interval = ?config.sample_interval, "Sampling");
     let mut integrated = false;
     for (collector, d, source) in sampler.inventory() {

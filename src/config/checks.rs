@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{invalid, ConfigError};
+use super::{invalid, ConfigError, ConfigWarning};
 use crate::carbon::embodied::{Amortisation, DEFAULT_LIFETIME_YEARS};
 use crate::carbon::http;
 use crate::carbon::secret::{self, Secret, SecretError};
-use crate::cli::EmbodiedFlags;
+use crate::cli::{Cli, EmbodiedFlags};
 use crate::duration;
 
 /// Largest accepted `--embodied.kg-per-gpu` (a whole HGX baseboard is a few tonnes at most).
@@ -129,4 +129,35 @@ pub(super) fn within(
         ));
     }
     Ok(d)
+}
+
+/// `--path.procfs`, `--path.sysfs` and `--path.rootfs` that are not directories. Warned about,
+/// not refused: each serves only some collectors (`--demo` reads none), and a wrong one shows
+/// up only as missing data otherwise.
+pub(super) fn host_paths(cli: &Cli) -> Vec<ConfigWarning> {
+    [
+        (
+            "path.procfs",
+            &cli.path_procfs,
+            "attribution finds GPU processes there",
+        ),
+        (
+            "path.sysfs",
+            &cli.path_sysfs,
+            "the hwmon and rapl collectors read it",
+        ),
+        (
+            "path.rootfs",
+            &cli.path_rootfs,
+            "attribution reads etc/passwd under it",
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, path, _)| !path.is_dir())
+    .map(|(flag, path, used)| ConfigWarning {
+        flag,
+        value: path.display().to_string(),
+        reason: format!("no such directory; {used}"),
+    })
+    .collect()
 }

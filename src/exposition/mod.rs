@@ -3,7 +3,9 @@
 //!
 //! Encoded once per sample: the first scrape after a new snapshot encodes it in the format
 //! (and compression) it asked for, and every later scrape of that snapshot is served those
-//! bytes. Process and persistence metrics are therefore as of that first scrape.
+//! bytes. Process and persistence metrics are therefore as of that first scrape; collectors of
+//! state that changes between samples (the web configuration's reloads) are registered with a
+//! fingerprint, and a changed fingerprint encodes again.
 //!
 //! - [`negotiate`]: which format and compression a request gets;
 //! - [`openmetrics`]: the OpenMetrics 1.0.0 encoding, with [`created`] times for `_created`.
@@ -47,14 +49,20 @@ pub enum RenderError {
 struct Encoded {
     /// The snapshot they were made from (held, so its address can't be reused meanwhile).
     snapshot: Option<Arc<Snapshot>>,
+    /// The live collectors' fingerprints when they were made.
+    fingerprint: u64,
     bodies: HashMap<(Format, bool), Bytes>,
 }
+
+/// A fingerprint of state rendered outside the snapshot.
+type Fingerprint = Box<dyn Fn() -> u64 + Send + Sync>;
 
 /// Renders the registry.
 pub struct Exposition {
     registry: Registry,
     snapshots: Published,
     started_unix: f64,
+    live: Mutex<Vec<Fingerprint>>,
     encoded: Mutex<Encoded>,
 }
 
@@ -81,6 +89,7 @@ impl Exposition {
             registry,
             snapshots,
             started_unix,
+            live: Mutex::new(Vec::new()),
             encoded: Mutex::new(Encoded::default()),
         })
     }
@@ -91,6 +100,26 @@ impl Exposition {
         collector: Box<dyn prometheus::core::Collector>,
     ) -> prometheus::Result<()> {
         self.registry.register(collector)
+    }
+
+    /// Adds a collector of state that changes between samples; `fingerprint` changes whenever
+    /// what it renders does, and the exposition is then encoded again.
+    pub fn register_live(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+        fingerprint: impl Fn() -> u64 + Send + Sync + 'static,
+    ) -> prometheus::Result<()> {
+        self.registry.register(collector)?;
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(fingerprint));
+        Ok(())
+    }
+
+    fn fingerprint(&self) -> u64 {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.iter().fold(0u64, |acc, f| acc.rotate_left(7) ^ f())
     }
 
     /// Exports the configured sample interval as a constant gauge, the yardstick that alerts and
@@ -112,6 +141,7 @@ impl Exposition {
     /// The current exposition as negotiated, encoded at most once per snapshot.
     pub fn body(&self, how: Negotiated) -> Result<Bytes, RenderError> {
         let current = self.snapshots.borrow().clone();
+        let fingerprint = self.fingerprint();
         // Encoding holds the lock (a millisecond at 64 GPUs), so concurrent scrapes of a new
         // snapshot encode it once and share it.
         let mut encoded = self.encoded.lock().unwrap_or_else(|p| p.into_inner());
@@ -119,9 +149,10 @@ impl Exposition {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             _ => false,
         };
-        if !same {
+        if !same || encoded.fingerprint != fingerprint {
             *encoded = Encoded {
                 snapshot: current.clone(),
+                fingerprint,
                 bodies: HashMap::new(),
             };
         }

@@ -1,7 +1,8 @@
 //! Reloads `--web.config.file` on SIGHUP and when it, or a certificate, key or CA file it names,
 //! changes (polled every [`POLL_INTERVAL`] by content, so renames, `kubectl` secret updates and
-//! in-place edits are all seen). A file that fails to load leaves the previous configuration in
-//! force; the failure is logged and shown in [`ReloadStatus`] (exported as
+//! in-place edits are all seen). A file that fails to load, or that would lower protection
+//! (see [`super::protection`]), leaves the previous configuration in force; the failure or
+//! refusal is logged and shown in [`ReloadStatus`] (exported as
 //! `gpu_carbon_exporter_web_config_reload_success`).
 
 use std::hash::{Hash, Hasher};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::security::{Guard, Security};
 
@@ -44,6 +45,15 @@ impl ReloadStatus {
     /// Unix time of the latest successful load.
     pub fn last_success_unix(&self) -> f64 {
         f64::from_bits(self.last_success_bits.load(Ordering::Relaxed))
+    }
+
+    /// Changes whenever what the reload metrics show changes, so a cached exposition is
+    /// encoded again after a reload rather than at the next sample.
+    pub fn fingerprint(&self) -> u64 {
+        self.last_success_bits
+            .load(Ordering::Relaxed)
+            .rotate_left(1)
+            ^ u64::from(self.ok.load(Ordering::Relaxed))
     }
 
     fn record(&self, ok: bool) {
@@ -109,11 +119,23 @@ impl Reloader {
             };
             self.watched = watched;
             seen = fingerprint_off_thread(self.watched.clone()).await;
+            let file = self.path.display();
             match result {
                 Ok(security) => {
-                    info!(file = %self.path.display(), trigger, settings = security.summary(), "Web configuration reloaded");
-                    self.guard.replace(Arc::new(security));
-                    self.status.record(true);
+                    let lost = self
+                        .guard
+                        .current()
+                        .protection()
+                        .lost_to(&security.protection());
+                    if lost.is_empty() {
+                        info!(file = %file, trigger, settings = security.summary(), "Web configuration reloaded");
+                        self.guard.replace(Arc::new(security));
+                        self.status.record(true);
+                    } else {
+                        let lost: Vec<String> = lost.iter().map(ToString::to_string).collect();
+                        warn!(file = %file, trigger, refused = lost.join(", "), "Web configuration reload refused: it would lower protection; keeping the previous configuration (restart the exporter to apply such a change)");
+                        self.status.record(false);
+                    }
                 }
                 Err(err) => {
                     error!(error = %err, trigger, "Web configuration reload failed; keeping the previous configuration");

@@ -51,7 +51,7 @@ impl App {
     }
 
     /// A slot among the requests served at once, or `None` when all are taken (answer
-    /// [`App::busy`]). Hold it for the whole request, authentication included.
+    /// [`App::busy`]). Taken after authentication, held while routing and rendering.
     pub fn admit(&self) -> Option<SemaphorePermit<'_>> {
         self.in_flight.try_acquire().ok()
     }

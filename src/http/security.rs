@@ -14,7 +14,8 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, WWW_AUTHEN
 use hyper::{Response, StatusCode};
 use tokio_rustls::TlsAcceptor;
 
-use super::auth::{Checker, Users};
+use super::auth::{Checker, Users, Verdict};
+use super::protection::Protection;
 use super::ratelimit::Bucket;
 use super::routes::Reply;
 use super::tls::{self, PemData};
@@ -27,6 +28,7 @@ pub struct Security {
     users: Option<Arc<Users>>,
     headers: Vec<(HeaderName, HeaderValue)>,
     limiter: Option<Bucket>,
+    protection: Protection,
     summary: String,
 }
 
@@ -44,13 +46,15 @@ impl Security {
             users: None,
             headers: Vec::new(),
             limiter: None,
+            protection: Protection::OPEN,
             summary: "tls=false basic_auth_users=0".into(),
         }
     }
 
     /// Reads and checks the web configuration file at `path` and every file it names, and
-    /// builds what it asks for. Blocking (file I/O, one bcrypt run): call it off the async
-    /// workers. Also returns the files read, whose changes should trigger a reload.
+    /// builds what it asks for. Blocking (file I/O, a cost-4 bcrypt probe per user): call it
+    /// off the async workers. Also returns the files read, whose changes should trigger a
+    /// reload.
     pub fn load(path: &Path) -> (Result<Security, WebConfigError>, Vec<PathBuf>) {
         let mut watched = vec![path.to_path_buf()];
         let result = Self::load_watching(path, &mut watched);
@@ -112,8 +116,14 @@ impl Security {
             users: Users::new(&config.users).map(Arc::new),
             headers: config.headers.clone(),
             limiter: config.rate_limit.map(|l| Bucket::new(l, Instant::now())),
+            protection: Protection::of(config),
             summary,
         }
+    }
+
+    /// What this configuration protects the endpoint with (a reload may not lower it).
+    pub fn protection(&self) -> Protection {
+        self.protection
     }
 
     /// A one-line description for logs (no secrets).
@@ -173,8 +183,9 @@ impl Guard {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
     }
 
-    /// The answer (`429` over the rate limit, `401` without valid credentials) if a request
-    /// with `headers` may not proceed under `security`; `None` if it may.
+    /// The answer (`429` over the rate limit, `401` without valid credentials, `503` when
+    /// credentials not seen before can't be checked yet) if a request with `headers` may not
+    /// proceed under `security`; `None` if it may.
     pub async fn screen(&self, security: &Security, headers: &HeaderMap) -> Option<Reply> {
         if let Some(limiter) = &security.limiter {
             if !limiter.allow(Instant::now()) {
@@ -182,14 +193,20 @@ impl Guard {
             }
         }
         let users = security.users.as_ref()?;
-        if self.checker.allows(users, headers).await {
-            return None;
+        match self.checker.check(users, headers).await {
+            Verdict::Allowed => None,
+            Verdict::Refused => {
+                let mut reply = plain(StatusCode::UNAUTHORIZED, "Unauthorized.\n");
+                reply
+                    .headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                Some(reply)
+            }
+            Verdict::Busy => Some(plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many password checks in progress; try again.\n",
+            )),
         }
-        let mut reply = plain(StatusCode::UNAUTHORIZED, "Unauthorized.\n");
-        reply
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-        Some(reply)
     }
 }
 

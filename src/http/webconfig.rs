@@ -170,12 +170,21 @@ pub fn parse(text: &str, file: &Path) -> Result<WebConfig, WebConfigError> {
     if text.len() > MAX_FILE_BYTES {
         return Err(at.error(None, format!("larger than {MAX_FILE_BYTES} bytes")));
     }
-    // An empty file (or one of comments) configures nothing, as with the toolkit.
     let raw: Option<RawFile> = serde_yaml_ng::from_str(text).map_err(|e| {
-        let line = e.location().map(|l| l.line());
-        at.error(line, strip_location(&e.to_string()))
+        let reason = strip_location(&e.to_string());
+        let line = line_of_duplicate(text, &reason).or(e.location().map(|l| l.line()));
+        at.error(line, reason)
     })?;
-    let raw = raw.unwrap_or_default();
+    // The toolkit reads an empty file (or one of comments) as "no TLS, no users". Here it is an
+    // error: a file truncated by a failed deploy or an empty secret mount would otherwise turn
+    // protection off without anyone asking for it.
+    let Some(raw) = raw else {
+        return Err(at.error(
+            None,
+            "the file is empty (or only comments); to serve plain HTTP without authentication, \
+             run without --web.config.file",
+        ));
+    };
     let dir = file.parent().unwrap_or(Path::new(""));
     let tls = match raw.tls_server_config {
         Some(t) => tls(t, dir, &at)?,
@@ -186,11 +195,8 @@ pub fn parse(text: &str, file: &Path) -> Result<WebConfig, WebConfigError> {
         if user.contains(':') {
             return Err(at.error_at(user, "a basic auth user name can't contain ':'"));
         }
-        if let Err(e) = hash.parse::<bcrypt::HashParts>() {
-            return Err(at.error_at(
-                user,
-                format!("password of {user:?} is not a bcrypt hash: {e}"),
-            ));
+        if let Err(e) = usable_bcrypt(hash) {
+            return Err(at.error_at(user, format!("password of {user:?} {e}")));
         }
     }
     Ok(WebConfig {
@@ -203,6 +209,36 @@ pub fn parse(text: &str, file: &Path) -> Result<WebConfig, WebConfigError> {
             .transpose()?
             .flatten(),
     })
+}
+
+/// Cheapest and dearest bcrypt costs that verify, as Go's `crypto/bcrypt` (and so
+/// `promtool check web-config`) accepts them.
+pub const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
+
+/// Checks now what a login would otherwise find out at the first request: that `hash` is a
+/// bcrypt hash whose cost is in [`BCRYPT_COSTS`] and that verification accepts it. The probe
+/// runs the real verification on the same salt and digest at the cheapest cost (≈1 ms), so a
+/// cost-31 hash is checked without spending hours on it.
+fn usable_bcrypt(hash: &str) -> Result<(), String> {
+    let parts = hash
+        .parse::<bcrypt::HashParts>()
+        .map_err(|e| format!("is not a bcrypt hash: {e}"))?;
+    let cost = parts.get_cost();
+    if !BCRYPT_COSTS.contains(&cost) {
+        return Err(format!(
+            "has bcrypt cost {cost}, outside the allowed range {}-{}",
+            BCRYPT_COSTS.start(),
+            BCRYPT_COSTS.end()
+        ));
+    }
+    // A parsed hash is 60 ASCII bytes: "$2b$" (or 2a, 2x, 2y), two cost digits, "$", then salt
+    // and digest.
+    let (Some(version), Some(rest)) = (hash.get(..4), hash.get(6..)) else {
+        return Err("is not a bcrypt hash".into());
+    };
+    bcrypt::verify("", &format!("{version}04{rest}"))
+        .map(drop)
+        .map_err(|e| format!("is a bcrypt hash that can't be verified: {e}"))
 }
 
 fn tls(t: RawTls, dir: &Path, at: &Locator) -> Result<Option<TlsSettings>, WebConfigError> {
@@ -380,4 +416,4 @@ mod raw;
 mod tests;
 
 pub use locate::yaml_lines;
-use locate::{strip_location, Locator};
+use locate::{line_of_duplicate, strip_location, Locator};

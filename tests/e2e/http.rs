@@ -100,35 +100,40 @@ async fn in_process_serve_and_graceful_shutdown() {
     );
 }
 
-/// With `--web.max-connections=2`, two idle clients hold both slots: a third is not served
-/// until one of them goes away — open connections (and so memory) stay bounded.
+/// With `--web.max-connections=2` and two idle clients holding both places, a third client
+/// is served at once: the connection idle the longest is closed to make room, the other kept.
+/// Open connections (and so memory) stay bounded, and idle clients can't keep a scrape out.
 #[test]
-fn open_connections_are_capped() {
+fn open_connections_are_capped_and_idle_ones_make_room() {
     use std::io::{Read, Write};
     let e = Exporter::start(&["--demo", "--web.max-connections=2"], &[]);
     e.wait_ready(); // its connections are closed by now
-    let hold1 = std::net::TcpStream::connect(e.addr).expect("connect 1");
-    let hold2 = std::net::TcpStream::connect(e.addr).expect("connect 2");
-    std::thread::sleep(Duration::from_millis(200));
-    let mut third = std::net::TcpStream::connect(e.addr).expect("connect 3 (backlog)");
+    let mut hold1 = std::net::TcpStream::connect(e.addr).expect("connect 1");
+    std::thread::sleep(Duration::from_millis(100));
+    let mut hold2 = std::net::TcpStream::connect(e.addr).expect("connect 2");
+    std::thread::sleep(Duration::from_millis(100));
+    let mut third = std::net::TcpStream::connect(e.addr).expect("connect 3");
     third
-        .set_read_timeout(Some(Duration::from_millis(800)))
+        .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     third
         .write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .expect("send");
     let mut buf = [0u8; 64];
-    assert!(
-        third.read(&mut buf).is_err(),
-        "served beyond the connection cap"
-    );
-    drop(hold1);
-    third
+    let n = third.read(&mut buf).expect("served");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    hold1
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
-    let n = third.read(&mut buf).expect("served once a slot is free");
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-    drop(hold2);
+    assert_eq!(
+        hold1.read(&mut buf).ok(),
+        Some(0),
+        "the longest idle was closed"
+    );
+    hold2
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    assert!(hold2.read(&mut buf).is_err(), "the other idle one was kept");
 }
 
 /// A client that starts a request and never finishes its headers is cut off after the

@@ -3,6 +3,7 @@
 //! One test binary (as ripgrep does) so the whole suite links once.
 
 mod attribution;
+mod auth_flood;
 mod carbon_live;
 mod carbon_mock;
 mod carbon_schedule;
@@ -15,6 +16,7 @@ mod http;
 mod nvml;
 mod observability;
 mod pki;
+mod serving_limits;
 mod state;
 mod state_crash;
 mod state_files;
@@ -22,3 +24,4 @@ mod support;
 mod sysfs;
 mod sysfs_layouts;
 mod webconfig;
+mod webconfig_reload;

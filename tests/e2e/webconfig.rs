@@ -62,7 +62,7 @@ fn sighup(e: &Exporter) {
 }
 
 #[test]
-fn https_scrape_and_plain_http_refused() {
+fn https_scrape_and_plain_http_told_to_use_https() {
     let pki = Pki::new();
     let e = start(&pki.write("web.yml", TLS));
     let client = Client::new(&pki);
@@ -86,11 +86,13 @@ fn https_scrape_and_plain_http_refused() {
     crate::support::assert_promtool_clean(&metrics.body);
     assert!(e.log().contains("metrics=https://"), "{}", e.log());
 
-    let answer = plain_exchange(e.addr);
+    // Plain HTTP gets no metrics, only Go's answer (Prometheus then reports "server returned
+    // HTTP status 400 Bad Request" rather than "malformed HTTP response").
+    let answer = String::from_utf8_lossy(&plain_exchange(e.addr)).to_string();
     assert!(
-        !answer.starts_with(b"HTTP/"),
-        "a TLS port must not answer plain HTTP: {}",
-        String::from_utf8_lossy(&answer)
+        answer.starts_with("HTTP/1.0 400 Bad Request\r\n")
+            && answer.ends_with("\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"),
+        "{answer}"
     );
     assert_eq!(
         client.get(e.addr, "/-/healthy").status,
@@ -318,4 +320,74 @@ fn shipped_examples_pass_promtool_and_load() {
             );
         }
     }
+}
+
+/// What `promtool check web-config` (the exporter-toolkit's own check) refuses, the exporter
+/// refuses at start with exit code 2 and the line — not at the first login: keys given twice,
+/// bcrypt costs outside 4-31, a password that isn't a hash. An empty file goes further: the
+/// toolkit accepts it (as "no protection"), the exporter refuses it.
+#[test]
+fn what_promtool_refuses_is_refused_at_start() {
+    let pki = Pki::new();
+    let h = hash("x");
+    let cost = |c: &str| h.replacen("$04$", &format!("${c}$"), 1);
+    let cases = [
+        (
+            "dup-user.yml",
+            format!("basic_auth_users:\n  a: {h}\n  a: {h}\n"),
+            3,
+            "duplicate key",
+        ),
+        (
+            "dup-section.yml",
+            format!("basic_auth_users:\n  a: {h}\nbasic_auth_users:\n  b: {h}\n"),
+            3,
+            "duplicate field",
+        ),
+        (
+            "cost3.yml",
+            format!("basic_auth_users:\n  a: {}\n", cost("03")),
+            2,
+            "cost 3",
+        ),
+        (
+            "cost32.yml",
+            format!("basic_auth_users:\n  a: {}\n", cost("32")),
+            2,
+            "cost 32",
+        ),
+        (
+            "plain.yml",
+            "basic_auth_users:\n  a: hunter2\n".to_string(),
+            2,
+            "not a bcrypt hash",
+        ),
+    ];
+    let promtool = promtool();
+    for (name, text, line, reason) in &cases {
+        let path = pki.write(name, text);
+        if let Some(promtool) = &promtool {
+            let out = Command::new(promtool)
+                .args(["check", "web-config"])
+                .arg(&path)
+                .output()
+                .expect("promtool");
+            assert!(!out.status.success(), "promtool accepted {name}");
+        }
+        let flag = format!("--web.config.file={}", path.display());
+        let (status, out) = run_to_exit(&["--demo", &flag], &[]);
+        assert_eq!(status.code(), Some(2), "{name}: {out}");
+        let at = format!("{}:{line}: ", path.display());
+        assert!(
+            out.contains(&at) && out.contains(reason),
+            "{name}: want {at}…{reason} in {out}"
+        );
+    }
+    let empty = pki.write("empty.yml", "# nothing yet\n");
+    let (status, out) = run_to_exit(
+        &["--demo", &format!("--web.config.file={}", empty.display())],
+        &[],
+    );
+    assert_eq!(status.code(), Some(2), "{out}");
+    assert!(out.contains("empty"), "{out}");
 }

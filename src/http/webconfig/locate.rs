@@ -40,17 +40,34 @@ impl Locator<'_> {
 
 /// 1-based line of the first `key:` (bare or quoted) in `text`.
 fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    lines_of_key(text, key).next()
+}
+
+/// 1-based lines of every `key:` (bare or quoted) in `text`.
+fn lines_of_key<'a>(text: &'a str, key: &str) -> impl Iterator<Item = usize> + 'a {
     let forms = [
         format!("{key}:"),
         format!("\"{key}\":"),
         format!("'{key}':"),
     ];
     yaml_lines(text)
-        .position(|l| {
+        .enumerate()
+        .filter(move |(_, l)| {
             let l = l.trim_start().trim_start_matches("- ");
             forms.iter().any(|f| l.starts_with(f.as_str()))
         })
-        .map(|i| i + 1)
+        .map(|(i, _)| i + 1)
+}
+
+/// For serde's "duplicate field `k`" and our "duplicate key \"k\"", the line of the second
+/// `k:`, the one to delete; the parser itself points at the start of the enclosing mapping.
+pub(super) fn line_of_duplicate(text: &str, message: &str) -> Option<usize> {
+    let after = |marker: &str| message.find(marker).map(|i| &message[i + marker.len()..]);
+    let key = after("duplicate field `")
+        .and_then(|m| m.split_once('`'))
+        .or_else(|| after("duplicate key \"").and_then(|m| m.split_once('"')))?
+        .0;
+    lines_of_key(text, key).nth(1)
 }
 
 /// The lines of `text` as YAML (and so the parser's line numbers) count them: a line ends at

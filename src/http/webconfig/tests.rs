@@ -8,14 +8,44 @@ fn hash() -> String {
     bcrypt::hash("secret", 4).expect("hash")
 }
 
+/// An empty file is refused (the toolkit would read it as "no TLS, no users"); an explicit
+/// empty mapping still configures nothing.
 #[test]
-fn empty_file_configures_nothing() {
-    for text in ["", "# nothing\n", "{}", "---\n"] {
-        assert_eq!(
-            parse_at(text).expect(text),
-            WebConfig::default(),
-            "{text:?}"
-        );
+fn empty_file_is_refused() {
+    for text in ["", "# nothing\n", "---\n", "\n\n# a\n# b\n", "~\n"] {
+        let err = parse_at(text).expect_err(text);
+        assert!(err.reason.contains("empty"), "{text:?}: {err}");
+        assert!(err.to_string().contains("--web.config.file"), "{err}");
+    }
+    assert_eq!(parse_at("{}").expect("{}"), WebConfig::default());
+}
+
+/// What `promtool check web-config` refuses is refused here too, at load rather than at the
+/// first login: a key given twice, a bcrypt cost outside 4-31, a hash that can't verify.
+#[test]
+fn duplicate_keys_and_unusable_hashes_are_refused() {
+    let h = hash();
+    let cost = |c: &str| h.replacen("$04$", &format!("${c}$"), 1);
+    let cases: Vec<(String, usize, &str)> = vec![
+        (format!("basic_auth_users:\n  alice: {h}\n  alice: {h}\n"), 3, "duplicate key \"alice\""),
+        (format!("basic_auth_users:\n  alice: {h}\nbasic_auth_users:\n  bob: {h}\n"), 3, "duplicate field `basic_auth_users`"),
+        ("http_server_config:\n  headers:\n    X-Frame-Options: deny\n    X-Frame-Options: sameorigin\n".into(), 4, "duplicate key"),
+        ("tls_server_config:\n  cert_file: a\n  cert_file: b\n  key_file: c\n".into(), 3, "duplicate field `cert_file`"),
+        (format!("basic_auth_users:\n  alice: {}\n", cost("03")), 2, "cost 3, outside the allowed range 4-31"),
+        (format!("basic_auth_users:\n  alice: {}\n", cost("32")), 2, "cost 32, outside"),
+        (format!("basic_auth_users:\n  alice: {}\n", cost("99")), 2, "cost 99, outside"),
+        (format!("basic_auth_users:\n  alice: {}\n", h.replacen("$2b$", "$2z$", 1)), 2, "not a bcrypt hash"),
+        (format!("basic_auth_users:\n  alice: {}\n", &h[..59]), 2, "not a bcrypt hash"),
+        ("basic_auth_users:\n  alice: ''\n".into(), 2, "not a bcrypt hash"),
+    ];
+    for (text, line, reason) in cases {
+        let err = parse_at(&text).expect_err(&text);
+        assert!(err.reason.contains(reason), "{text}\n→ {err}");
+        assert_eq!(err.line, Some(line), "{text}\n→ {err}");
+    }
+    for c in ["04", "10", "31"] {
+        let text = format!("basic_auth_users:\n  alice: {}\n", cost(c));
+        assert!(parse_at(&text).is_ok(), "cost {c} is allowed");
     }
 }
 
