@@ -40,12 +40,15 @@ impl RecentShares {
         now_unix: f64,
     ) -> Vec<Option<f64>> {
         if sm.iter().any(Option::is_some) {
-            let latest = self.by_gpu.entry(uuid.to_string()).or_default();
-            latest.sm = pids
-                .iter()
-                .zip(&sm)
-                .filter_map(|(p, s)| s.map(|s| (*p, s)))
-                .collect();
+            let latest = match self.by_gpu.get_mut(uuid) {
+                Some(latest) => latest,
+                None => self.by_gpu.entry(uuid.to_string()).or_default(),
+            };
+            // Refilled in place: this runs for every GPU at every sample with samples.
+            latest.sm.clear();
+            latest
+                .sm
+                .extend(pids.iter().zip(&sm).filter_map(|(p, s)| s.map(|s| (*p, s))));
             latest.at_unix = now_unix;
             return sm;
         }
