@@ -2,12 +2,18 @@
 //! `gpu_carbon_exporter_build_info` exports: the git revision (from the
 //! `GPU_CARBON_EXPORTER_REVISION` environment variable if set, else from `git rev-parse`), the
 //! build date (UTC; `SOURCE_DATE_EPOCH` for reproducible builds), the rustc version and the
-//! target.
+//! target; and generates the gRPC clients of the kubelet pod-resources and CRI APIs from the
+//! vendored official `.proto` files (proto/README.md) with the pure-Rust `protox`, so a build
+//! needs no `protoc`.
 
 use std::process::Command;
 
 fn main() {
     build_facts();
+    if let Err(err) = grpc() {
+        // A build script reports failure by panicking; the message names the bad file.
+        panic!("generating gRPC clients: {err}");
+    }
     // A build without .git (e.g. a container build) can pass the revision in.
     println!("cargo:rerun-if-env-changed=GPU_CARBON_EXPORTER_REVISION");
     if let Ok(rev) = std::env::var("GPU_CARBON_EXPORTER_REVISION") {
@@ -79,4 +85,18 @@ fn utc(secs: u64) -> String {
         rem / 60 % 60,
         rem % 60
     )
+}
+
+/// Compiles `proto/podresources/api.proto` (package `v1`) and `proto/cri/api.proto` (package
+/// `runtime.v1`) into clients only: the exporter never serves either API.
+fn grpc() -> Result<(), Box<dyn std::error::Error>> {
+    let files = ["proto/podresources/api.proto", "proto/cri/api.proto"];
+    for f in files {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    let descriptors = protox::compile(files, ["proto"])?;
+    tonic_build::configure()
+        .build_server(false)
+        .compile_fds(descriptors)?;
+    Ok(())
 }

@@ -200,7 +200,7 @@ pub struct Cli {
     )]
     pub path_rootfs: PathBuf,
 
-    /// Kubelet pod-resources socket, for pod names and namespaces; empty to not use it.
+    /// Kubelet pod-resources socket, for which GPUs each pod was given; empty to not use it.
     #[arg(
         long = "kubernetes.pod-resources-socket",
         env = "GPU_CARBON_EXPORTER_KUBERNETES_POD_RESOURCES_SOCKET",
@@ -208,6 +208,17 @@ pub struct Cli {
         value_name = "FILE"
     )]
     pub pod_resources_socket: String,
+
+    /// Container runtime CRI socket (containerd, or CRI-O's /var/run/crio/crio.sock), for the
+    /// namespace, pod and container names of a process's own pod; empty to not use it (names
+    /// then come from /var/log/pods under --path.rootfs).
+    #[arg(
+        long = "kubernetes.cri-socket",
+        env = "GPU_CARBON_EXPORTER_KUBERNETES_CRI_SOCKET",
+        default_value = "/run/containerd/containerd.sock",
+        value_name = "FILE"
+    )]
+    pub cri_socket: String,
 
     /// How often the pod-resources socket is asked for the pods on the node.
     #[arg(

@@ -49,16 +49,26 @@ pub(crate) fn attributor(
         config.procfs.clone(),
         config.rootfs.clone(),
     ));
-    let pods = config
-        .pod_resources
-        .as_ref()
-        .map(|socket| attribution::kubernetes::spawn(socket.clone(), config.kubernetes_refresh));
+    let gpus = sampler
+        .inventory()
+        .map(|(_, d, _)| (d.index, d.uuid.clone()))
+        .collect();
+    let pods = Some(attribution::kubernetes::spawn(
+        attribution::kubernetes::Sources {
+            pod_resources: config.pod_resources.clone(),
+            cri: config.cri.clone(),
+            rootfs: config.rootfs.clone(),
+            refresh: config.kubernetes_refresh,
+            gpus,
+        },
+    ));
     info!(
         labels = ?config.settings.labels.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
         retention = ?config.settings.retention,
         max_series = config.settings.max_series,
         procfs = %config.procfs.display(),
         pod_resources = ?config.pod_resources,
+        cri = ?config.cri,
         "Attributing GPU energy to workloads"
     );
     attribution::Attributor::new(&config.settings, resolver, pods)

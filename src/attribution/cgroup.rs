@@ -45,7 +45,9 @@ pub fn parse(text: &str) -> CgroupInfo {
 
 fn parse_path(path: &str) -> CgroupInfo {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    let kubepods = parts.iter().any(|p| p.starts_with("kubepods"));
+    // `kubepods…` at the top, or nested under a kubelet of its own (kind, multi-kubelet
+    // nodes: `kubelet.slice/kubelet-kubepods-…-pod<uid>.slice`).
+    let kubepods = parts.iter().any(|p| p.contains("kubepods"));
     let pod_uid = if kubepods {
         parts.iter().find_map(|p| pod_uid(p))
     } else {
@@ -55,7 +57,7 @@ fn parse_path(path: &str) -> CgroupInfo {
         let has = |class: &str| {
             parts
                 .iter()
-                .any(|p| *p == class || *p == format!("kubepods-{class}.slice"))
+                .any(|p| *p == class || p.ends_with(&format!("kubepods-{class}.slice")))
         };
         match () {
             _ if has("burstable") => "burstable",
@@ -64,7 +66,8 @@ fn parse_path(path: &str) -> CgroupInfo {
         }
         .to_string()
     });
-    let slurm = parts.iter().any(|p| p.starts_with("slurm"));
+    // `slurm…` at the top, or `<node>_slurmstepd.scope` on multiple-slurmd nodes.
+    let slurm = parts.iter().any(|p| p.contains("slurm"));
     CgroupInfo {
         container_id: parts.iter().rev().find_map(|p| container_id(p)),
         pod_uid,
@@ -175,6 +178,31 @@ mod tests {
         let v2 = "0::/system.slice/slurmstepd.scope/job_4243/step_0/user/task_0\n";
         assert_eq!(parse(v2).slurm_job.as_deref(), Some("4243"));
         assert_eq!(parse(v2).container_id, None);
+    }
+
+    /// Fixtures shaped as `/proc/PID/cgroup` reads on the systems named.
+    #[test]
+    fn layouts_from_real_systems() {
+        let u = UID.replace('-', "_");
+        // kind (kubelet in a container, nested under the node's kubelet.slice).
+        let kind = format!("0::/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod{u}.slice/cri-containerd-{CID}.scope\n");
+        assert_eq!(parse(&kind), pod("besteffort"));
+        // Podman (rootful, systemd driver) and Docker/containerd on cgroup v1 cgroupfs.
+        let podman = format!("0::/machine.slice/libpod-{CID}.scope/container\n");
+        assert_eq!(parse(&podman).container_id.as_deref(), Some(CID));
+        let containerd_v1 = format!("11:devices:/kubepods/burstable/pod{UID}/{CID}\n4:cpu,cpuacct:/kubepods/burstable/pod{UID}/{CID}\n");
+        assert_eq!(parse(&containerd_v1), pod("burstable"));
+        // CRI-O with its `/container` sub-cgroup (cgroup v2, systemd driver).
+        let crio = format!("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{u}.slice/crio-{CID}.scope/container\n");
+        assert_eq!(parse(&crio), pod("burstable"));
+        // Multiple-slurmd node, Slurm cgroup v2 plugin: batch, extern and numbered steps.
+        for step in ["step_batch", "step_extern", "step_3"] {
+            let text =
+                format!("0::/system.slice/gpu07_slurmstepd.scope/job_88123/{step}/user/task_0\n");
+            assert_eq!(parse(&text).slurm_job.as_deref(), Some("88123"), "{text}");
+        }
+        let v1_extern = "10:freezer:/slurm/uid_1000/job_5/step_extern\n";
+        assert_eq!(parse(v1_extern).slurm_job.as_deref(), Some("5"));
     }
 
     #[test]

@@ -3,15 +3,22 @@
 //!
 //! - [`split`]: the pure split policy (SM-utilization shares, else equal shares);
 //! - [`cgroup`], [`identity`]: who a PID is (user, container, pod UID and QoS, Slurm job);
-//! - [`kubernetes`]: pod names and namespaces from the kubelet's pod-resources API;
+//! - [`recent`]: the latest per-process SM samples, reused between NVML's sample periods;
+//! - [`kubernetes`]: pod and container names (CRI, log directories) and GPU assignments
+//!   (kubelet pod-resources);
 //! - [`workloads`]: running totals per workload, retention and the series cap.
 //!
 //! The [`Attributor`] runs on the sampler thread: identities are resolved once per PID and
-//! forgotten when the PID leaves every GPU; the Kubernetes index is only read, never fetched.
+//! forgotten when the PID leaves every GPU; the Kubernetes view is only read, never fetched.
+//!
+//! Naming policy: namespace, pod and container always come from the process's *own* cgroup
+//! (pod UID, container ID) looked up in the runtime's names, never from the pod a GPU was
+//! assigned to, so a process can't be billed to another team by running on its GPU.
 
 pub mod cgroup;
 pub mod identity;
 pub mod kubernetes;
+pub mod recent;
 pub mod split;
 pub mod workloads;
 
@@ -24,6 +31,7 @@ use crate::backend::{DeviceInfo, ProcessUse};
 use crate::units::{Grams, Joules, Watts};
 use identity::{Identity, Resolver};
 use kubernetes::{PodView, PodViews};
+use recent::RecentShares;
 use workloads::{Entry, Table, Unattributed};
 
 /// A workload label, chosen with `--attribution.labels`.
@@ -144,7 +152,24 @@ pub struct Attributor {
     pods: Option<PodViews>,
     view: PodView,
     table: Table,
+    recent: RecentShares,
+    held: HashMap<(String, u32), Held>,
+    hold_until_unix: Option<f64>,
 }
+
+/// Energy of a pod process held back until its pod can be named (see [`HOLD_S`]).
+struct Held {
+    gpu: u32,
+    identity: Identity,
+    energy: Joules,
+    co2e: Grams,
+}
+
+/// How long after start energy of processes in not-yet-named pods is held back rather than
+/// exported under a pod-UID-only series, waiting for the first CRI/log-directory answer. Held
+/// energy is added to the workload once named (or, past this, under the pod UID), so totals
+/// are exact; only for this long after start can Σ parts trail the device counter.
+pub const HOLD_S: f64 = 5.0;
 
 impl Attributor {
     /// An attributor resolving PIDs with `resolver` and naming pods from `pods`, if given.
@@ -157,6 +182,9 @@ impl Attributor {
             pods,
             view: PodView::default(),
             table: Table::new(settings.max_series, settings.retention.as_secs_f64()),
+            recent: RecentShares::default(),
+            held: HashMap::new(),
+            hold_until_unix: None,
         }
     }
 
@@ -180,8 +208,15 @@ impl Attributor {
         power: Option<Watts>,
         now_unix: f64,
     ) {
+        let hold_until = *self.hold_until_unix.get_or_insert(now_unix + HOLD_S);
+        self.release_held(now_unix, hold_until);
+        // Every GPU has its unattributed series from the start, 0 while all is attributed.
+        self.table
+            .add_unattributed(&gpu.uuid, gpu.index, Joules(0.0), Grams(0.0));
         let processes = processes.unwrap_or_default();
-        let sm: Vec<Option<f64>> = processes.iter().map(|p| p.sm_utilization).collect();
+        let pids: Vec<u32> = processes.iter().map(|p| p.pid).collect();
+        let sm = processes.iter().map(|p| p.sm_utilization).collect();
+        let sm = self.recent.fill(&gpu.uuid, &pids, sm, now_unix);
         let (shares, basis) = split::shares(&sm);
         if shares.is_empty() {
             self.table
@@ -199,19 +234,47 @@ impl Attributor {
                 .cache
                 .entry(process.pid)
                 .or_insert_with(|| resolver.resolve(process.pid));
+            let (energy, co2e) = (Joules(energy_parts[i]), Grams(co2e_parts[i]));
+            let hold = self.pods.is_some() && must_hold(&self.view, identity, now_unix, hold_until);
+            if hold {
+                let held = self
+                    .held
+                    .entry((gpu.uuid.clone(), process.pid))
+                    .or_insert_with(|| Held {
+                        gpu: gpu.index,
+                        identity: identity.clone(),
+                        energy: Joules(0.0),
+                        co2e: Grams(0.0),
+                    });
+                held.energy += energy;
+                held.co2e += co2e;
+                continue;
+            }
             let labels = label_values(&self.labels, identity, &self.view, &gpu.uuid);
             let overflowed = self.table.add(
                 &gpu.uuid,
                 gpu.index,
                 labels,
-                Joules(energy_parts[i]),
-                Grams(co2e_parts[i]),
+                energy,
+                co2e,
                 Watts(watts * shares[i]),
                 now_unix,
             );
             if overflowed {
                 debug!(uuid = %gpu.uuid, pid = process.pid, "Workload series cap reached; counted in the overflow bucket");
             }
+        }
+    }
+
+    /// Adds held energy to its workloads once the sources answered or the hold expired.
+    fn release_held(&mut self, now_unix: f64, hold_until: f64) {
+        if self.held.is_empty() || (!self.view.answered && now_unix < hold_until) {
+            return;
+        }
+        for ((uuid, _), h) in std::mem::take(&mut self.held) {
+            let labels = label_values(&self.labels, &h.identity, &self.view, &uuid);
+            self.table
+                .add(&uuid, h.gpu, labels, h.energy, h.co2e, Watts(0.0), now_unix);
         }
     }
 
@@ -251,7 +314,7 @@ impl Attributor {
                     co2e: u.co2e,
                 })
                 .collect(),
-            kubernetes_up: self.pods.as_ref().map(|_| self.view.up),
+            kubernetes_up: self.pods.as_ref().and(self.view.up),
         }
     }
 
@@ -290,32 +353,53 @@ impl Attributor {
     }
 }
 
+/// Whether a process's energy waits for its pod's name: it is in a pod no source has named
+/// yet, the sources have not answered once, and start-up is recent.
+fn must_hold(view: &PodView, identity: &Identity, now_unix: f64, hold_until: f64) -> bool {
+    let Some(uid) = &identity.cgroup.pod_uid else {
+        return false;
+    };
+    !view.answered && now_unix < hold_until && !view.names.pods.contains_key(uid)
+}
+
 /// Characters of a container ID kept in the `container` label when the name is unknown.
 const SHORT_ID: usize = 12;
 
+/// The label values of a process: namespace, pod and container from its own pod UID and
+/// container ID (names where a source knows them, else the pod UID and a short container ID);
+/// the GPU's holder in pod-resources is only compared, never used.
 fn label_values(labels: &[Label], id: &Identity, view: &PodView, gpu_uuid: &str) -> Vec<String> {
-    let pod = id
-        .cgroup
-        .pod_uid
-        .as_ref()
-        .map(|uid| (uid, view.index.sole_pod(gpu_uuid)));
+    let uid = id.cgroup.pod_uid.as_ref();
+    let named = uid.and_then(|u| view.names.pods.get(u));
+    if let Some(name) = named {
+        let holders = view.index.holders(gpu_uuid);
+        if !holders.is_empty()
+            && !holders
+                .iter()
+                .any(|h| h.namespace == name.namespace && h.pod == name.pod)
+        {
+            debug!(uuid = gpu_uuid, namespace = %name.namespace, pod = %name.pod, "Process of a pod that was not given this GPU; billed to its own pod");
+        }
+    }
     labels
         .iter()
         .map(|label| match label {
             Label::User => id.user.clone(),
-            Label::Namespace => pod
-                .and_then(|(_, named)| named.map(|(ns, _, _)| ns.to_string()))
+            Label::Namespace => named.map(|n| n.namespace.clone()).unwrap_or_default(),
+            Label::Pod => named
+                .map(|n| n.pod.clone())
+                .or_else(|| uid.cloned())
                 .unwrap_or_default(),
-            Label::Pod => pod
-                .map(|(uid, named)| named.map_or_else(|| uid.clone(), |(_, p, _)| p.to_string()))
-                .unwrap_or_default(),
-            Label::Container => pod
-                .and_then(|(_, named)| named.and_then(|(_, _, c)| c.map(str::to_string)))
-                .or_else(|| {
-                    id.cgroup
-                        .container_id
-                        .as_ref()
-                        .map(|c| c[..SHORT_ID.min(c.len())].to_string())
+            Label::Container => id
+                .cgroup
+                .container_id
+                .as_ref()
+                .map(|c| {
+                    view.names
+                        .containers
+                        .get(c)
+                        .cloned()
+                        .unwrap_or_else(|| c[..SHORT_ID.min(c.len())].to_string())
                 })
                 .unwrap_or_default(),
             Label::SlurmJob => id.cgroup.slurm_job.clone().unwrap_or_default(),

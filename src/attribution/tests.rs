@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::cgroup::CgroupInfo;
 use super::kubernetes::podresources::*;
-use super::kubernetes::PodIndex;
+use super::kubernetes::{PodIndex, PodName, PodNames};
 use super::*;
 use crate::backend::{Capabilities, DeviceInfo};
 
@@ -139,55 +139,155 @@ fn sm_shares_split_power_and_energy() {
     assert!((user1.power.expect("active").0 - 150.0).abs() < 1e-9);
 }
 
-#[test]
-fn pods_named_from_the_index_else_by_uid() {
-    let (tx, rx) = tokio::sync::watch::channel(PodView::default());
-    let labels = [Label::Container, Label::Namespace, Label::Pod, Label::User];
-    let mut a = Attributor::new(
-        &settings(&labels, 100),
-        Box::new(Fake(Default::default())),
-        Some(rx),
-    );
-    let list = procs(&[(10, None)]);
-    a.begin();
-    a.account(&gpu(0), Some(&list), Joules(1.0), Grams(1.0), None, 0.0);
-    let s = a.finish(0.0);
-    assert_eq!(s.kubernetes_up, Some(false));
-    assert_eq!(
-        s.workloads[0].labels,
-        [
-            "abcdef012345",
-            "",
-            "4f1c3a2e-8b7d-4c1e-9f3a-2b6c5d4e3f21",
-            "user1"
-        ]
-    );
+const POD_UID: &str = "4f1c3a2e-8b7d-4c1e-9f3a-2b6c5d4e3f21";
+
+/// GPU-0 given to `ml/owner-0` by pod-resources; the runtime names pod [`POD_UID`] (the one
+/// the fake cgroups of PIDs 10–19 name) `dev/intruder` when `named`.
+fn view(named: bool) -> PodView {
     let response = ListPodResourcesResponse {
         pod_resources: vec![PodResources {
-            name: "train-0".into(),
+            name: "owner-0".into(),
             namespace: "ml".into(),
             containers: vec![ContainerResources {
                 name: "trainer".into(),
                 devices: vec![ContainerDevices {
                     resource_name: "nvidia.com/gpu".into(),
                     device_ids: vec!["GPU-0".into()],
+                    ..Default::default()
                 }],
+                ..Default::default()
             }],
+            ..Default::default()
         }],
     };
-    tx.send(PodView {
-        up: true,
-        index: Arc::new(PodIndex::from_response(&response)),
-    })
-    .expect("send");
+    let mut names = PodNames::default();
+    if named {
+        let name = PodName {
+            namespace: "dev".into(),
+            pod: "intruder".into(),
+        };
+        names.pods.insert(POD_UID.into(), name);
+        names
+            .containers
+            .insert("abcdef0123456789".repeat(4), "shell".into());
+    }
+    PodView {
+        up: Some(true),
+        index: Arc::new(PodIndex::from_response(&response, &[])),
+        names: Arc::new(names),
+        answered: true,
+    }
+}
+
+fn pod_attributor(initial: PodView) -> (Attributor, tokio::sync::watch::Sender<PodView>) {
+    let (tx, rx) = tokio::sync::watch::channel(initial);
+    let labels = [Label::Container, Label::Namespace, Label::Pod, Label::User];
+    let a = Attributor::new(
+        &settings(&labels, 100),
+        Box::new(Fake(Default::default())),
+        Some(rx),
+    );
+    (a, tx)
+}
+
+fn tick(a: &mut Attributor, pid: u32, t: f64) -> AttributionSnapshot {
     a.begin();
-    a.account(&gpu(0), Some(&list), Joules(1.0), Grams(1.0), None, 1.0);
-    let s = a.finish(1.0);
+    a.account(
+        &gpu(0),
+        Some(&procs(&[(pid, None)])),
+        Joules(1.0),
+        Grams(1.0),
+        None,
+        t,
+    );
+    a.finish(t)
+}
+
+#[test]
+fn a_process_is_named_by_its_own_pod_never_the_gpus_holder() {
+    let (mut a, _tx) = pod_attributor(view(true));
+    let s = tick(&mut a, 10, 0.0);
     assert_eq!(s.kubernetes_up, Some(true));
-    assert!(s
+    assert_eq!(s.workloads.len(), 1);
+    assert_eq!(s.workloads[0].labels, ["shell", "dev", "intruder", "user1"]);
+
+    // Unnamed by every source: the pod UID, never the holder's namespace.
+    let (mut a, _tx) = pod_attributor(view(false));
+    let s = tick(&mut a, 10, 0.0);
+    assert_eq!(
+        s.workloads[0].labels,
+        ["abcdef012345", "", POD_UID, "user1"]
+    );
+}
+
+#[test]
+fn pod_energy_waits_for_the_first_answer_then_is_named() {
+    let (mut a, tx) = pod_attributor(PodView::default());
+    let s = tick(&mut a, 10, 0.0);
+    assert!(s.workloads.is_empty(), "no pod-UID-only series: {s:?}");
+    assert_eq!(
+        s.unattributed.len(),
+        1,
+        "unattributed series from the start"
+    );
+    assert_eq!(s.unattributed[0].energy, Joules(0.0));
+    // Processes outside pods are never held.
+    let s = tick(&mut a, 1, 0.1);
+    assert_eq!(s.workloads.len(), 1);
+    tx.send(view(true)).expect("send");
+    let s = tick(&mut a, 10, 1.0);
+    let pod: Vec<_> = s
         .workloads
         .iter()
-        .any(|w| w.labels == ["trainer", "ml", "train-0", "user1"]));
+        .filter(|w| w.labels[2] == "intruder")
+        .collect();
+    assert_eq!(pod.len(), 1, "{s:?}");
+    assert_eq!(
+        pod[0].energy,
+        Joules(2.0),
+        "held energy is added once named"
+    );
+    assert!(s.workloads.iter().all(|w| w.labels[2] != POD_UID));
+}
+
+#[test]
+fn without_any_answer_the_hold_ends_at_its_deadline() {
+    let (mut a, _tx) = pod_attributor(PodView::default());
+    assert!(tick(&mut a, 10, 0.0).workloads.is_empty());
+    assert!(tick(&mut a, 10, HOLD_S - 0.5).workloads.is_empty());
+    let s = tick(&mut a, 10, HOLD_S + 0.5);
+    assert_eq!(s.workloads.len(), 1);
+    assert_eq!(s.workloads[0].labels[2], POD_UID);
+    assert_eq!(s.workloads[0].energy, Joules(3.0));
+}
+
+#[test]
+fn ticks_between_nvml_samples_reuse_the_latest_shares() {
+    let mut a = Attributor::new(
+        &settings(&[Label::SlurmJob], 100),
+        Box::new(Fake(Default::default())),
+        None,
+    );
+    // NVML samples every 10th tick (a 1 s sample period at a 100 ms interval): 50 % vs 5 %.
+    for tick in 0..100u32 {
+        let fresh = tick % 10 == 0;
+        let list = procs(&[(1, fresh.then_some(0.5)), (2, fresh.then_some(0.05))]);
+        a.begin();
+        let t = f64::from(tick) * 0.1;
+        a.account(&gpu(0), Some(&list), Joules(1.0), Grams(1.0), None, t);
+        a.finish(t);
+    }
+    a.begin();
+    let s = a.finish(10.0);
+    let job = |j: &str| {
+        s.workloads
+            .iter()
+            .find(|w| w.labels == [j])
+            .map(|w| w.energy.0)
+    };
+    let (j1, j2) = (job("101").unwrap_or(0.0), job("102").unwrap_or(0.0));
+    assert!((j1 - 100.0 * 0.5 / 0.55).abs() < 1e-9, "{j1}");
+    assert!((j2 - 100.0 * 0.05 / 0.55).abs() < 1e-9, "{j2}");
 }
 
 #[test]

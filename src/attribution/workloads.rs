@@ -114,7 +114,12 @@ impl Table {
 
     /// Adds energy no process was present for.
     pub fn add_unattributed(&mut self, uuid: &str, gpu: u32, energy: Joules, co2e: Grams) {
-        let u = self.unattributed.entry(uuid.to_string()).or_default();
+        // Looked up before inserting: this runs for every GPU at every sample, and the key's
+        // allocation is only needed the first time.
+        let u = match self.unattributed.get_mut(uuid) {
+            Some(u) => u,
+            None => self.unattributed.entry(uuid.to_string()).or_default(),
+        };
         u.gpu = gpu;
         u.energy += energy;
         u.co2e += co2e;

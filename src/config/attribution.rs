@@ -21,6 +21,8 @@ pub struct AttributionConfig {
     pub rootfs: PathBuf,
     /// `--kubernetes.pod-resources-socket`, unless empty.
     pub pod_resources: Option<PathBuf>,
+    /// `--kubernetes.cri-socket`, unless empty.
+    pub cri: Option<PathBuf>,
     /// `--kubernetes.refresh-interval`.
     pub kubernetes_refresh: Duration,
 }
@@ -72,6 +74,7 @@ pub(super) fn config(cli: &Cli) -> Result<Option<AttributionConfig>, ConfigError
         procfs: cli.path_procfs.clone(),
         rootfs: cli.path_rootfs.clone(),
         pod_resources: (!socket.is_empty()).then(|| PathBuf::from(socket)),
+        cri: (!cli.cri_socket.is_empty()).then(|| PathBuf::from(&cli.cri_socket)),
         kubernetes_refresh: refresh,
     }))
 }

@@ -4,6 +4,8 @@
 //! scenario's analytic split and against the device counters (exact conservation).
 
 mod kubelet;
+mod own_pod;
+mod splits;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -15,17 +17,17 @@ const CID_CONTAINERD: &str = "22222222222222222222222222222222222222222222222222
 const CID_CRIO: &str = "3333333333333333333333333333333333333333333333333333333333333333";
 const POD_BOB: &str = "4f1c3a2e-8b7d-4c1e-9f3a-2b6c5d4e3f21";
 const POD_DAVE: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
-const GPU_A: &str = "GPU-aaaaaaaa-1111-2222-3333-444444444444";
+pub(crate) const GPU_A: &str = "GPU-aaaaaaaa-1111-2222-3333-444444444444";
 const GPU_B: &str = "GPU-bbbbbbbb-1111-2222-3333-444444444444";
 const GPU_C: &str = "GPU-cccccccc-1111-2222-3333-444444444444";
 
 /// A fake host: `proc/PID/{status,cgroup}` and `root/etc/passwd` under a temp dir.
-struct Host {
-    dir: PathBuf,
+pub(crate) struct Host {
+    pub(crate) dir: PathBuf,
 }
 
 impl Host {
-    fn new(name: &str) -> Host {
+    pub(crate) fn new(name: &str) -> Host {
         let dir = std::env::temp_dir().join(format!("gce-host-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("root/etc")).expect("mkdir");
@@ -39,7 +41,7 @@ impl Host {
         Host { dir }
     }
 
-    fn process(&self, pid: u32, uid: u32, cgroup: &str) -> &Host {
+    pub(crate) fn process(&self, pid: u32, uid: u32, cgroup: &str) -> &Host {
         let p = self.dir.join(format!("proc/{pid}"));
         std::fs::create_dir_all(&p).expect("mkdir");
         std::fs::write(
@@ -102,15 +104,22 @@ power = const:100
     )
 }
 
-fn start(host: &Host, scenario: &str, extra: &[&str]) -> Exporter {
+pub(crate) fn start(host: &Host, scenario: &str, extra: &[&str]) -> Exporter {
     let file = temp_file("attribution.scenario", scenario);
     let lib = fake_nvml_lib();
+    let own_interval = extra.iter().any(|a| a.starts_with("--sample.interval"));
     let mut args = vec![
         format!("--nvml.library-path={}", lib.display()),
-        "--sample.interval=100ms".to_string(),
+        format!(
+            "--sample.interval={}",
+            if own_interval { "1s" } else { "100ms" }
+        ),
         "--carbon.intensity=400".to_string(),
         "--carbon.pue=1.25".to_string(),
     ];
+    if own_interval {
+        args.remove(1);
+    }
     args.extend(host.args());
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -123,7 +132,7 @@ fn start(host: &Host, scenario: &str, extra: &[&str]) -> Exporter {
 }
 
 /// Scrapes until scenario time `t` has passed (or panics after 30 s).
-fn scrape_after(exporter: &Exporter, epoch: f64, t: f64) -> Scrape {
+pub(crate) fn scrape_after(exporter: &Exporter, epoch: f64, t: f64) -> Scrape {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let s = exporter.scrape();
@@ -140,11 +149,11 @@ fn scrape_after(exporter: &Exporter, epoch: f64, t: f64) -> Scrape {
     }
 }
 
-fn sum(s: &Scrape, name: &str, matching: &[(&str, &str)]) -> f64 {
+pub(crate) fn sum(s: &Scrape, name: &str, matching: &[(&str, &str)]) -> f64 {
     s.find(name, matching).iter().map(|x| x.value).sum()
 }
 
-fn assert_rel(what: &str, got: f64, want: f64, rel: f64) {
+pub(crate) fn assert_rel(what: &str, got: f64, want: f64, rel: f64) {
     assert!(
         (got - want).abs() <= rel * want.abs().max(1e-30),
         "{what}: got {got:e}, want {want:e}"
@@ -180,20 +189,37 @@ fn assert_conserved(s: &Scrape) {
     }
 }
 
-fn kubelet_socket(name: &str) -> PathBuf {
+pub(crate) fn kubelet_socket(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("gce-kubelet-{name}-{}.sock", std::process::id()))
 }
 
 #[test]
 fn workloads_split_exactly_with_names_for_each_cgroup_layout() {
+    if !kubelet::grpc_available() {
+        return;
+    }
     let host = layouts_host("names");
-    let socket = kubelet::serve(
-        &kubelet_socket("names"),
-        kubelet::response(&[
-            ("ml", "train-0", "trainer", GPU_A),
-            ("serving", "infer-0", "server", &format!("{GPU_B}::0")),
-        ]),
+    let socket = kubelet_socket("names");
+    let cri = kubelet_socket("names-cri");
+    let _servers = kubelet::serve(
+        &[
+            (
+                "ml",
+                "train-0",
+                POD_BOB,
+                &[("trainer", CID_CONTAINERD, &[GPU_A])],
+            ),
+            (
+                "serving",
+                "infer-0",
+                POD_DAVE,
+                &[("server", CID_CRIO, &[&format!("{GPU_B}::0")])],
+            ),
+        ],
+        Some(&socket),
+        Some(&cri),
     );
+    let cri_flag = format!("--kubernetes.cri-socket={}", cri.display());
     let epoch = now_unix();
     let socket_flag = format!("--kubernetes.pod-resources-socket={}", socket.display());
     let exporter = start(
@@ -201,6 +227,7 @@ fn workloads_split_exactly_with_names_for_each_cgroup_layout() {
         &layouts_scenario(epoch),
         &[
             &socket_flag,
+            &cri_flag,
             "--kubernetes.refresh-interval=200ms",
             "--attribution.labels=user,namespace,pod,container,slurm_job",
         ],
@@ -284,7 +311,11 @@ fn kubernetes_missing_or_broken_degrades_to_pod_uid() {
         let exporter = start(
             &host,
             &layouts_scenario(epoch),
-            &[&flag, "--kubernetes.refresh-interval=200ms"],
+            &[
+                &flag,
+                "--kubernetes.cri-socket=",
+                "--kubernetes.refresh-interval=200ms",
+            ],
         );
         let s = scrape_after(&exporter, epoch, 1.0);
         assert_eq!(

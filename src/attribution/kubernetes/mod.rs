@@ -1,11 +1,20 @@
-//! Kubernetes pod names and namespaces from the kubelet's pod-resources API, which also maps
-//! GPU UUIDs to the pods they are assigned to (as dcgm-exporter uses it). A background task
-//! refreshes a [`PodIndex`]; the sampler only reads the latest one, so a scrape or a sample
-//! never waits for the kubelet.
+//! Kubernetes facts for attribution, refreshed by one background task so a sample or a scrape
+//! never waits for the kubelet or the runtime:
+//! - [`names`]: pod UID → namespace/pod and container ID → container name, from the runtime's
+//!   CRI API ([`cri`]) with the kubelet's log directories as fallback. This is how a process,
+//!   whose cgroup names its own pod UID and container ID, gets its labels.
+//! - [`podresources`]: which GPUs each pod was given ([`PodIndex`]), from the kubelet's
+//!   pod-resources API. Used to notice a process on a GPU its pod was not given, never to name
+//!   a process (a GPU's holder is not whoever runs on it).
+//!
+//! Both gRPC clients are generated from the official `.proto` files ([`grpc`]).
 
+pub mod cri;
+pub mod devices;
+pub mod grpc;
+pub mod names;
 pub mod podresources;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,176 +22,121 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use podresources::ListPodResourcesResponse;
+pub use devices::{PodIndex, PodRef};
+pub use names::{PodName, PodNames};
 
-/// A container that holds a GPU.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodRef {
-    /// Namespace.
-    pub namespace: String,
-    /// Pod name.
-    pub pod: String,
-    /// Container name.
-    pub container: String,
-}
+/// How long one refresh waits for each API: well under the refresh interval's default.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// GPU UUID → the containers it is assigned to.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PodIndex {
-    by_gpu: HashMap<String, Vec<PodRef>>,
-}
-
-impl PodIndex {
-    /// Indexes a `List` response: every device ID of a GPU resource (`nvidia.com/gpu`,
-    /// `nvidia.com/mig-…`, or any resource whose name contains `gpu`), with a time-slicing
-    /// replica suffix (`::N`) removed.
-    pub fn from_response(response: &ListPodResourcesResponse) -> PodIndex {
-        let mut by_gpu: HashMap<String, Vec<PodRef>> = HashMap::new();
-        for pod in &response.pod_resources {
-            for c in &pod.containers {
-                for d in &c.devices {
-                    let gpu_resource = d.resource_name.starts_with("nvidia.com/")
-                        || d.resource_name.contains("gpu");
-                    if !gpu_resource {
-                        continue;
-                    }
-                    for id in &d.device_ids {
-                        let uuid = id.split("::").next().unwrap_or(id).to_string();
-                        let entry = PodRef {
-                            namespace: pod.namespace.clone(),
-                            pod: pod.name.clone(),
-                            container: c.name.clone(),
-                        };
-                        let list = by_gpu.entry(uuid).or_default();
-                        if !list.contains(&entry) {
-                            list.push(entry);
-                        }
-                    }
-                }
-            }
-        }
-        PodIndex { by_gpu }
-    }
-
-    /// The one pod holding GPU `uuid`, with its container where there is one; `None` when no
-    /// pod or several pods share it (then only the pod UID from the cgroup is known).
-    pub fn sole_pod(&self, uuid: &str) -> Option<(&str, &str, Option<&str>)> {
-        let refs = self.by_gpu.get(uuid)?;
-        let first = refs.first()?;
-        if refs
-            .iter()
-            .any(|r| r.namespace != first.namespace || r.pod != first.pod)
-        {
-            return None;
-        }
-        let container = (refs.len() == 1).then_some(first.container.as_str());
-        Some((&first.namespace, &first.pod, container))
-    }
-
-    /// Number of GPUs with at least one pod.
-    pub fn gpus(&self) -> usize {
-        self.by_gpu.len()
-    }
-}
-
-/// The latest view of the pod-resources API.
+/// The latest view of the Kubernetes sources.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PodView {
-    /// Whether the latest `List` call succeeded.
-    pub up: bool,
-    /// What it returned (empty when it failed: a stale index could name the wrong pod).
+    /// Whether the pod-resources API answered at the latest refresh; `None` when not used.
+    pub up: Option<bool>,
+    /// GPU → pods it was given (empty when pod-resources failed).
     pub index: Arc<PodIndex>,
+    /// Pod and container names known to the CRI API or the log directories.
+    pub names: Arc<PodNames>,
+    /// Whether a refresh has completed: before that, names may be missing only because nobody
+    /// has asked yet.
+    pub answered: bool,
 }
 
 /// Where the sampler reads the latest [`PodView`].
 pub type PodViews = watch::Receiver<PodView>;
 
-/// Starts refreshing the index from `socket` every `interval` on the current Tokio runtime.
-/// The task ends when the returned receiver and all its clones are dropped.
-pub fn spawn(socket: PathBuf, interval: Duration) -> PodViews {
-    let (tx, rx) = watch::channel(PodView::default());
+/// What the refresh task reads.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// Kubelet pod-resources socket, if used.
+    pub pod_resources: Option<PathBuf>,
+    /// CRI runtime socket (containerd or CRI-O), if used.
+    pub cri: Option<PathBuf>,
+    /// Host root filesystem, for `var/log/pods` and `var/log/containers`.
+    pub rootfs: PathBuf,
+    /// Time between refreshes.
+    pub refresh: Duration,
+    /// (NVML index, UUID) of each GPU, for device plugins that report indexes.
+    pub gpus: Vec<(u32, String)>,
+}
+
+/// Starts refreshing from `sources` on the current Tokio runtime. The task ends when the
+/// returned receiver and all its clones are dropped.
+pub fn spawn(sources: Sources) -> PodViews {
+    let initial = PodView {
+        up: sources.pod_resources.as_ref().map(|_| false),
+        ..PodView::default()
+    };
+    let (tx, rx) = watch::channel(initial);
     tokio::spawn(async move {
-        let mut was_up = None;
+        let mut was = (None, None);
         loop {
-            let view = match podresources::list(&socket, Duration::from_secs(5)).await {
-                Ok(response) => {
-                    let index = PodIndex::from_response(&response);
-                    debug!(
-                        pods = response.pod_resources.len(),
-                        gpus = index.gpus(),
-                        "Pod resources refreshed"
-                    );
-                    if was_up != Some(true) {
-                        info!(socket = %socket.display(), "Kubernetes pod-resources API reachable: pods are named");
-                    }
-                    PodView {
-                        up: true,
-                        index: Arc::new(index),
-                    }
-                }
-                Err(err) => {
-                    if was_up != Some(false) {
-                        warn!(socket = %socket.display(), error = %err, "Kubernetes pod-resources API unreachable: workloads in pods are labelled with the pod UID only (gpu_carbon_exporter_kubernetes_pod_resources_up 0)");
-                    }
-                    PodView::default()
-                }
-            };
-            was_up = Some(view.up);
+            let (view, now) = refresh(&sources, was).await;
+            was = now;
             if tx.send(view).is_err() {
                 return;
             }
-            tokio::time::sleep(interval).await;
+            tokio::time::sleep(sources.refresh).await;
         }
     });
     rx
 }
 
-#[cfg(test)]
-mod tests {
-    use super::podresources::*;
-    use super::*;
+type Up = (Option<bool>, Option<bool>);
 
-    fn pod(ns: &str, name: &str, container: &str, resource: &str, ids: &[&str]) -> PodResources {
-        PodResources {
-            name: name.into(),
-            namespace: ns.into(),
-            containers: vec![ContainerResources {
-                name: container.into(),
-                devices: vec![ContainerDevices {
-                    resource_name: resource.into(),
-                    device_ids: ids.iter().map(|s| s.to_string()).collect(),
-                }],
-            }],
+/// One refresh; logs only when a source changes between up and down.
+async fn refresh(s: &Sources, was: Up) -> (PodView, Up) {
+    let mut view = PodView {
+        answered: true,
+        ..PodView::default()
+    };
+    if let Some(socket) = &s.pod_resources {
+        match podresources::list(socket, CALL_TIMEOUT).await {
+            Ok(response) => {
+                let index = PodIndex::from_response(&response, &s.gpus);
+                debug!(
+                    pods = response.pod_resources.len(),
+                    gpus = index.gpus(),
+                    "Pod resources refreshed"
+                );
+                if was.0 != Some(true) {
+                    info!(socket = %socket.display(), "Kubernetes pod-resources API reachable: GPU assignments known");
+                }
+                view.index = Arc::new(index);
+                view.up = Some(true);
+            }
+            Err(err) => {
+                if was.0 != Some(false) {
+                    warn!(socket = %socket.display(), error = %err, "Kubernetes pod-resources API unreachable: GPU assignments unknown (gpu_carbon_exporter_kubernetes_pod_resources_up 0)");
+                }
+                view.up = Some(false);
+            }
         }
     }
-
-    #[test]
-    fn maps_gpus_to_pods() {
-        let response = ListPodResourcesResponse {
-            pod_resources: vec![
-                pod(
-                    "ml",
-                    "train-0",
-                    "trainer",
-                    "nvidia.com/gpu",
-                    &["GPU-a", "GPU-b"],
-                ),
-                pod("ml", "infer", "server", "nvidia.com/gpu", &["GPU-c::0"]),
-                pod("web", "shared", "s", "nvidia.com/gpu", &["GPU-c::1"]),
-                pod("x", "nic", "n", "example.com/nic", &["GPU-d"]),
-            ],
-        };
-        let index = PodIndex::from_response(&response);
-        assert_eq!(
-            index.sole_pod("GPU-a"),
-            Some(("ml", "train-0", Some("trainer")))
-        );
-        assert_eq!(
-            index.sole_pod("GPU-c"),
-            None,
-            "time-sliced between two pods"
-        );
-        assert_eq!(index.sole_pod("GPU-d"), None, "not a GPU resource");
-        assert_eq!(index.gpus(), 3);
+    let mut names = PodNames::default();
+    let mut cri_up = None;
+    if let Some(socket) = &s.cri {
+        match cri::names(socket, CALL_TIMEOUT).await {
+            Ok(found) => {
+                if was.1 != Some(true) {
+                    info!(socket = %socket.display(), pods = found.pods.len(), "Container runtime CRI API reachable: pods and containers are named");
+                }
+                names = found;
+                cri_up = Some(true);
+            }
+            Err(err) => {
+                if was.1 != Some(false) {
+                    warn!(socket = %socket.display(), error = %err, "Container runtime CRI API unreachable: pods named from /var/log/pods where possible, else by pod UID");
+                }
+                cri_up = Some(false);
+            }
+        }
     }
+    let rootfs = s.rootfs.clone();
+    let logs = tokio::task::spawn_blocking(move || names::from_log_dirs(&rootfs))
+        .await
+        .unwrap_or_default();
+    names.fill_from(logs);
+    view.names = Arc::new(names);
+    (view.clone(), (view.up, cri_up))
 }

@@ -13,7 +13,7 @@ use crate::attribution::identity::{Identity, Resolver};
 use crate::attribution::kubernetes::podresources::{
     ContainerDevices, ContainerResources, ListPodResourcesResponse, PodResources,
 };
-use crate::attribution::kubernetes::{PodIndex, PodView};
+use crate::attribution::kubernetes::{PodIndex, PodName, PodNames, PodView};
 use crate::attribution::{Attributor, Settings};
 use crate::backend::{DeviceInfo, ProcessUse};
 
@@ -83,8 +83,11 @@ pub fn pods(gpus: &[DeviceInfo]) -> PodView {
             devices: vec![ContainerDevices {
                 resource_name: "nvidia.com/gpu".into(),
                 device_ids: vec![d.uuid.clone()],
+                ..Default::default()
             }],
+            ..Default::default()
         }],
+        ..Default::default()
     };
     let pod_resources = gpus
         .iter()
@@ -103,11 +106,27 @@ pub fn pods(gpus: &[DeviceInfo]) -> PodView {
             )),
             _ => None,
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // The runtime's names of the same pods, by the UIDs the demo cgroups name.
+    let mut names = PodNames::default();
+    for d in gpus {
+        for p in pod_resources.iter().filter(|p| {
+            p.containers
+                .iter()
+                .any(|c| c.devices.iter().any(|x| x.device_ids.contains(&d.uuid)))
+        }) {
+            let name = PodName {
+                namespace: p.namespace.clone(),
+                pod: p.name.clone(),
+            };
+            names.pods.insert(pod_uid(d.index), name);
+        }
+    }
+    let response = ListPodResourcesResponse { pod_resources };
     PodView {
-        up: true,
-        index: Arc::new(PodIndex::from_response(&ListPodResourcesResponse {
-            pod_resources,
-        })),
+        up: Some(true),
+        index: Arc::new(PodIndex::from_response(&response, &[])),
+        names: Arc::new(names),
+        answered: true,
     }
 }

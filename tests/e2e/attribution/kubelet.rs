@@ -1,86 +1,87 @@
-//! A fake kubelet pod-resources server (gRPC `v1.PodResourcesLister/List`) on a unix socket,
-//! served over HTTP/2 by hyper, as the exporter's client expects a kubelet to answer.
+//! Real gRPC servers for the attribution tests: Python `grpcio` serving the kubelet
+//! pod-resources API and the runtime's CRI API (`grpc_server.py`, stubs generated from the
+//! vendored `proto/` files), and a broken socket.
 
-use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
-use bytes::Bytes;
-use gpu_carbon_exporter::attribution::kubernetes::podresources::{
-    frame, ContainerDevices, ContainerResources, ListPodResourcesResponse, PodResources, LIST_PATH,
-};
-use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderMap, HeaderValue};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use prost::Message;
+use crate::support::repo;
 
-/// One pod holding one GPU: (namespace, pod, container, device ID).
-pub type Assignment<'a> = (&'a str, &'a str, &'a str, &'a str);
+/// One container of a pod: (name, container ID, device IDs it was given).
+pub type Container<'a> = (&'a str, &'a str, &'a [&'a str]);
 
-/// The `List` answer for `pods`.
-pub fn response(pods: &[Assignment]) -> ListPodResourcesResponse {
-    ListPodResourcesResponse {
-        pod_resources: pods
-            .iter()
-            .map(|(ns, pod, container, device)| PodResources {
-                name: pod.to_string(),
-                namespace: ns.to_string(),
-                containers: vec![ContainerResources {
-                    name: container.to_string(),
-                    devices: vec![ContainerDevices {
-                        resource_name: "nvidia.com/gpu".into(),
-                        device_ids: vec![device.to_string()],
-                    }],
-                }],
-            })
-            .collect(),
+/// One pod: (namespace, name, UID, containers).
+pub type Pod<'a> = (&'a str, &'a str, &'a str, &'a [Container<'a>]);
+
+/// The Python server; killed when dropped.
+pub struct Servers {
+    child: Child,
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-/// Serves `answer` on a new socket at `path` from a thread of its own, for the life of the
-/// test process.
-pub fn serve(path: &Path, answer: ListPodResourcesResponse) -> PathBuf {
-    let _ = std::fs::remove_file(path);
-    let std_listener = std::os::unix::net::UnixListener::bind(path).expect("bind fake kubelet");
-    std_listener.set_nonblocking(true).expect("nonblocking");
-    let body = Bytes::from(frame(&answer.encode_to_vec()));
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::UnixListener::from_std(std_listener).expect("listener");
-            while let Ok((stream, _)) = listener.accept().await {
-                let body = body.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |req: hyper::Request<hyper::body::Incoming>| {
-                            let body = body.clone();
-                            async move {
-                                let ok = req.uri().path() == LIST_PATH;
-                                let status = if ok { "0" } else { "12" };
-                                let data = if ok { body } else { Bytes::new() };
-                                let trailers = async move {
-                                    let mut h = HeaderMap::new();
-                                    h.insert("grpc-status", HeaderValue::from_static(status));
-                                    Some(Ok::<_, Infallible>(h))
-                                };
-                                let response = hyper::Response::builder()
-                                    .header("content-type", "application/grpc")
-                                    .body(Full::new(data).with_trailers(trailers))
-                                    .expect("response");
-                                Ok::<_, Infallible>(response)
-                            }
-                        },
-                    );
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-    });
-    path.to_path_buf()
+/// Whether Python `grpcio` and `grpcio-tools` can be imported; missing, the test skips (fails
+/// under CI, where `.ci/run` installs them).
+pub fn grpc_available() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import grpc, grpc_tools"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 grpcio is required under CI (pip install grpcio grpcio-tools)"
+        );
+        eprintln!("SKIP: python3 grpcio not installed (pip install grpcio grpcio-tools)");
+    }
+    ok
+}
+
+/// Serves `pods` on the pod-resources socket and/or the CRI socket given, until dropped.
+pub fn serve(pods: &[Pod], pod_resources: Option<&Path>, cri: Option<&Path>) -> Servers {
+    let spec: Vec<serde_json::Value> = pods
+        .iter()
+        .map(|(ns, name, uid, containers)| {
+            let containers: Vec<_> = containers
+                .iter()
+                .map(
+                    |(c, id, devices)| serde_json::json!({"name": c, "id": id, "devices": devices}),
+                )
+                .collect();
+            serde_json::json!({"namespace": ns, "name": name, "uid": uid, "containers": containers})
+        })
+        .collect();
+    let file = std::env::temp_dir().join(format!(
+        "gce-grpc-spec-{}-{}.json",
+        std::process::id(),
+        pods.first().map_or("none", |p| p.1)
+    ));
+    std::fs::write(&file, serde_json::json!({ "pods": spec }).to_string()).expect("spec");
+    let mut cmd = Command::new("python3");
+    cmd.arg(repo("tests/e2e/attribution/grpc_server.py"))
+        .arg(repo("proto"))
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(p) = pod_resources {
+        cmd.arg("--pod-resources").arg(p);
+    }
+    if let Some(p) = cri {
+        cmd.arg("--cri").arg(p);
+    }
+    let mut child = cmd.spawn().expect("start grpc_server.py");
+    let stdout = child.stdout.take().expect("piped");
+    let mut line = String::new();
+    let _ = BufReader::new(stdout).read_line(&mut line);
+    assert_eq!(line.trim(), "ready", "grpc_server.py did not start");
+    Servers { child }
 }
 
 /// A socket that accepts connections and closes them at once: a broken kubelet.

@@ -78,6 +78,7 @@
 //! | `glitch_at` | `T:D[,T:D...]`: for `T <= t < T+D` power reads 10 x `limit_w` (7000 W if the limit is unsupported); the counter is unaffected | none |
 //! | `process` | `pid=P [sm=PROFILE\|none] [start=T] [end=T] [kind=compute\|graphics]` (repeatable, one process each): present for `start <= t < end` in the compute (default) or graphics list; `sm` is its SM utilization in percent (`none`: no samples) | none; `start=0`, `end` never, `kind=compute` |
 //! | `process_util` | `yes` / `no` (`no`: `nvmlDeviceGetProcessUtilization` is `NVML_ERROR_NOT_SUPPORTED`, as on MIG) | `yes` |
+//! | `process_sample_period` | `S` seconds: per-process samples are taken at scenario times `k·S` only (a call between two returns the latest one, stamped with its scenario time in µs + 1, so it is new only once), as real NVML fills its buffer about once a second; `0` = a fresh sample at every call | `0` |
 //!
 //! Profiles (`t` in seconds):
 //!
@@ -624,9 +625,19 @@ pub unsafe extern "C" fn nvmlDeviceGetProcessUtilization(
         if !gpu.process_util {
             return NOT_SUPPORTED;
         }
-        let now_us = std::time::SystemTime::now()
+        let mut now_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
+        let period = gpu.process_sample_period;
+        let mut t = t;
+        if period > 0.0 {
+            // The latest sample was taken at the last multiple of the period; its stamp is
+            // derived from that time alone (µs, +1 so the first is after 0), so repeated calls
+            // between two samples return the same stamp and it is new only once.
+            let taken = (t.max(0.0) / period).floor() * period;
+            now_us = (taken * 1e6).round() as u64 + 1;
+            t = taken;
+        }
         let found: Vec<(u32, u32)> = if now_us > last_seen {
             gpu.processes
                 .iter()

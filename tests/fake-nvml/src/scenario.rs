@@ -63,6 +63,9 @@ pub struct Gpu {
     pub processes: Vec<Process>,
     /// `process_util`: whether per-process utilization is supported (`no` as on MIG).
     pub process_util: bool,
+    /// `process_sample_period`: seconds between per-process utilization samples (0: a fresh
+    /// sample at every call). Real NVML fills its buffer about once a second.
+    pub process_sample_period: f64,
 }
 
 impl Gpu {
@@ -82,6 +85,7 @@ impl Gpu {
             glitches: Vec::new(),
             processes: Vec::new(),
             process_util: true,
+            process_sample_period: 0.0,
         }
     }
 }
@@ -232,6 +236,7 @@ fn is_gpu_key(key: &str) -> bool {
             | "glitch_at"
             | "process"
             | "process_util"
+            | "process_sample_period"
     )
 }
 
@@ -282,6 +287,16 @@ fn gpu_key(sec: &mut Section, key: &str, value: &str, line_no: usize) -> Result<
                 "yes" => true,
                 "no" => false,
                 other => return Err(format!("process_util must be yes or no, got `{other}`")),
+            }
+        }
+        "process_sample_period" => {
+            gpu.process_sample_period = match value.parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= 0.0 => v,
+                _ => {
+                    return Err(format!(
+                        "process_sample_period must be seconds >= 0, got `{value}`"
+                    ))
+                }
             }
         }
         "epoch" | "init" => {
