@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use gpu_carbon_exporter::backend::simulated::{demo, SimulatedBackend};
+use gpu_carbon_exporter::attribution::demo;
+use gpu_carbon_exporter::backend::simulated::SimulatedBackend;
 use gpu_carbon_exporter::backend::Backend;
 use gpu_carbon_exporter::carbon::FixedIntensity;
 use gpu_carbon_exporter::clock::{Clock, ManualClock};

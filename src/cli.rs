@@ -1,7 +1,8 @@
 //! Command-line flags as the user types them, in node_exporter's dotted style. Every flag can
 //! also come from an environment variable (`GPU_CARBON_EXPORTER_` + the flag name in upper case
 //! with `.` and `-` as `_`), which suits systemd environment files and Kubernetes manifests.
-//! Values are checked and turned into a [`crate::config::Config`] in a second stage.
+//! Values are checked and turned into the validated configuration (the `config` module) in a
+//! second stage; this module knows nothing of it.
 
 mod carbon;
 

@@ -15,7 +15,7 @@ use crate::cli::{Cli, LogFormat, LogLevel};
 use crate::duration;
 use crate::energy::PowerModel;
 use crate::http::Security;
-use crate::sampler::EstimateSettings;
+use crate::energy::EstimateSettings;
 use crate::state;
 use crate::units::Watts;
 pub use attribution::AttributionConfig;

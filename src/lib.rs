@@ -16,7 +16,8 @@
 //!   emissions.
 //! - [`sampler`]: the background thread that reads every GPU each tick and publishes an
 //!   immutable [`snapshot::Snapshot`]; [`clock`] makes its time injectable.
-//! - [`collector`] + [`exposition`]: render the latest snapshot for a scrape.
+//! - [`render`] + [`exposition`]: turn the latest snapshot into metric families, and encode
+//!   them (text or OpenMetrics, gzip) once a sample for every scrape.
 //! - [`http`]: the server (landing page, telemetry path, health, readiness, TLS and basic
 //!   auth from `--web.config.file`).
 //! - [`state`]: the persistent ledger (`--state.file`).
@@ -30,7 +31,7 @@ pub mod backend;
 pub mod carbon;
 pub mod cli;
 pub mod clock;
-pub mod collector;
+pub mod render;
 pub mod config;
 pub mod duration;
 pub mod energy;

@@ -15,27 +15,12 @@ use crate::backend::{Backend, DeviceError, DeviceInfo, DeviceKind, Reading};
 use crate::carbon::embodied::Amortisation;
 use crate::carbon::IntensityProvider;
 use crate::clock::{Clock, Timestamp};
-use crate::energy::{estimate, EnergySource, Factors, Ledger, Observation, PowerModel};
+use crate::energy::{EnergySource, EstimateSettings, Factors, Ledger, Observation};
 use crate::snapshot::{
     CollectorStatus, CounterMark, DeviceSnapshot, ErrorCounts, ErrorKind, Snapshot,
 };
 use crate::state::StateFile;
 use crate::units::{Grams, Joules, Watts};
-
-/// How power is estimated for devices without a sensor.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct EstimateSettings {
-    /// Estimate even where a sensor exists.
-    pub force: bool,
-    /// A model for every device, from flags; otherwise the built-in table by product name.
-    pub model: Option<PowerModel>,
-}
-
-impl EstimateSettings {
-    fn model_for(&self, name: &str) -> Option<PowerModel> {
-        self.model.or_else(|| estimate::model_for(name))
-    }
-}
 
 /// Accounting settings shared by every device.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
-use crate::{attribution, backend, clock, collector, config, exposition, http, StartError};
+use crate::{attribution, clock, config, exposition, http, render, StartError};
 
 /// The attributor for `config`: `--demo` GPUs get made-up identities and pods; real ones are
 /// resolved from procfs and, where the socket is set, the kubelet's pod-resources API.
@@ -35,7 +35,7 @@ pub(crate) fn attributor(
     sampler: &Sampler,
 ) -> attribution::Attributor {
     use attribution::identity::{ProcResolver, Resolver};
-    use backend::simulated::demo;
+    use attribution::demo;
     if let Some(NvidiaSource::Simulated { .. }) = &sources.nvidia {
         let gpus: Vec<_> = sampler
             .inventory()
@@ -190,7 +190,7 @@ pub(crate) fn web_security(
     info!(file = %web.path.display(), settings = web.security.summary(), "Web configuration loaded");
     let status = Arc::new(http::reload::ReloadStatus::loaded_now());
     let live = Arc::clone(&status);
-    collector::web::WebConfigCollector::new(Arc::clone(&status))
+    render::web::WebConfigCollector::new(Arc::clone(&status))
         .and_then(|c| exposition.register_live(Box::new(c), move || live.fingerprint()))
         .map_err(|e| StartError::Internal(format!("metrics registry: {e}")))?;
     let guard = Arc::new(http::Guard::new(Arc::clone(&web.security)));

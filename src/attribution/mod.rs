@@ -16,6 +16,7 @@
 //! assigned to, so a process can't be billed to another team by running on its GPU.
 
 pub mod cgroup;
+pub mod demo;
 pub mod identity;
 pub mod kubernetes;
 pub mod recent;

@@ -84,6 +84,22 @@ fn contains_word(text: &str, pattern: &str) -> bool {
     })
 }
 
+/// How power is estimated for devices without a sensor.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EstimateSettings {
+    /// Estimate even where a sensor exists.
+    pub force: bool,
+    /// A model for every device, from flags; otherwise the built-in table by product name.
+    pub model: Option<PowerModel>,
+}
+
+impl EstimateSettings {
+    /// The model for a device named `name`: the flags' one, else the built-in table's.
+    pub fn model_for(&self, name: &str) -> Option<PowerModel> {
+        self.model.or_else(|| model_for(name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ pub mod ledger;
 pub mod plausibility;
 pub mod trapezoid;
 
-pub use estimate::PowerModel;
+pub use estimate::{EstimateSettings, PowerModel};
 pub use ledger::{Factors, Ledger, Observation, Outcome, Totals};
 
 use crate::backend::Capabilities;

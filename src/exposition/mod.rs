@@ -22,7 +22,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use prometheus::{Encoder, Registry, TextEncoder};
 
-use crate::collector::{BuildInfo, SnapshotCollector};
+use crate::render::{BuildInfo, SnapshotRenderer};
 use crate::snapshot::{Published, Snapshot};
 use crate::state::writer::StateHealth;
 use negotiate::{Format, Negotiated};
@@ -75,7 +75,7 @@ impl Exposition {
         state: Option<Arc<StateHealth>>,
     ) -> prometheus::Result<Exposition> {
         let registry = Registry::new();
-        let own = SnapshotCollector::new(snapshots.clone(), BuildInfo::current(), state)?;
+        let own = SnapshotRenderer::new(snapshots.clone(), BuildInfo::current(), state)?;
         registry.register(Box::new(own))?;
         if process {
             registry.register(Box::new(
@@ -125,7 +125,7 @@ impl Exposition {
     /// Exports the configured sample interval as a constant gauge, the yardstick that alerts and
     /// panels judge the snapshot's age by.
     pub fn register_sample_interval(&self, interval: Duration) -> prometheus::Result<()> {
-        let spec = &crate::collector::metrics::SAMPLE_INTERVAL;
+        let spec = &crate::render::metrics::SAMPLE_INTERVAL;
         let gauge = prometheus::Gauge::with_opts(prometheus::Opts::new(spec.name, spec.help))?;
         gauge.set(interval.as_secs_f64());
         self.registry.register(Box::new(gauge))

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gpu_carbon_exporter::backend::simulated::{demo, SimulatedBackend};
+use gpu_carbon_exporter::attribution::demo;
+use gpu_carbon_exporter::backend::simulated::SimulatedBackend;
 use gpu_carbon_exporter::carbon::zones::ZoneTable;
 use gpu_carbon_exporter::carbon::FixedIntensity;
 use gpu_carbon_exporter::clock::{Clock, ManualClock};

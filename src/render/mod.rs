@@ -42,21 +42,21 @@ impl BuildInfo {
 }
 
 /// The exporter's own metrics, rendered from the published snapshot.
-pub struct SnapshotCollector {
+pub struct SnapshotRenderer {
     snapshots: Published,
     build: BuildInfo,
     state: Option<Arc<StateHealth>>,
     descs: Vec<Desc>,
 }
 
-impl SnapshotCollector {
+impl SnapshotRenderer {
     /// A collector reading the latest snapshot from `snapshots`, and the persistence status
     /// from `state` when `--state.file` is set.
     pub fn new(
         snapshots: Published,
         build: BuildInfo,
         state: Option<Arc<StateHealth>>,
-    ) -> prometheus::Result<SnapshotCollector> {
+    ) -> prometheus::Result<SnapshotRenderer> {
         let descs = ALL
             .iter()
             .map(|s| {
@@ -64,7 +64,7 @@ impl SnapshotCollector {
                 Desc::new(s.name.into(), s.help.into(), labels, HashMap::new())
             })
             .collect::<prometheus::Result<_>>()?;
-        Ok(SnapshotCollector {
+        Ok(SnapshotRenderer {
             snapshots,
             build,
             state,
@@ -73,7 +73,7 @@ impl SnapshotCollector {
     }
 }
 
-impl Collector for SnapshotCollector {
+impl Collector for SnapshotRenderer {
     fn desc(&self) -> Vec<&Desc> {
         self.descs.iter().collect()
     }
