@@ -9,7 +9,17 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use gpu_carbon_exporter::attribution::identity::{ProcResolver, Resolver};
 use gpu_carbon_exporter::attribution::{Attributor, Settings};
 use gpu_carbon_exporter::backend::{Capabilities, DeviceInfo, ProcessUse};
+use gpu_carbon_exporter::energy::Step;
 use gpu_carbon_exporter::units::{Grams, Joules, Watts};
+
+/// What a ledger step of `energy` joules and `co2e` grams hands to the attributor.
+fn step(energy: f64, co2e: f64) -> Step {
+    Step {
+        energy: Joules(energy),
+        idle: Joules(0.0),
+        co2e: Grams(co2e),
+    }
+}
 
 const GPUS: u32 = 8;
 const PROCESSES: u32 = 20;
@@ -68,14 +78,7 @@ fn processes(gpu: u32) -> Vec<ProcessUse> {
 fn one_sample(a: &mut Attributor, gpus: &[DeviceInfo], lists: &[Vec<ProcessUse>], t: f64) {
     a.begin();
     for (g, list) in gpus.iter().zip(lists) {
-        a.account(
-            g,
-            Some(list),
-            Joules(700.0),
-            Grams(0.1),
-            Some(Watts(700.0)),
-            t,
-        );
+        a.account(g, Some(list), step(700.0, 0.1), Some(Watts(700.0)), t);
     }
     std::hint::black_box(a.finish(t));
 }

@@ -13,9 +13,9 @@ pub mod environment;
 
 use crate::cli::{Cli, LogFormat, LogLevel};
 use crate::duration;
+use crate::energy::EstimateSettings;
 use crate::energy::PowerModel;
 use crate::http::Security;
-use crate::energy::EstimateSettings;
 use crate::state;
 use crate::units::Watts;
 pub use attribution::AttributionConfig;

@@ -15,12 +15,12 @@ use crate::backend::{Backend, DeviceError, DeviceInfo, DeviceKind, Reading};
 use crate::carbon::embodied::Amortisation;
 use crate::carbon::IntensityProvider;
 use crate::clock::{Clock, Timestamp};
-use crate::energy::{EnergySource, EstimateSettings, Factors, Ledger, Observation};
+use crate::energy::{EnergySource, EstimateSettings, Factors, Ledger, Step};
 use crate::snapshot::{
     CollectorStatus, CounterMark, DeviceSnapshot, ErrorCounts, ErrorKind, Snapshot,
 };
 use crate::state::StateFile;
-use crate::units::{Grams, Joules, Watts};
+use crate::units::{Grams, Watts};
 
 /// Accounting settings shared by every device.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -217,20 +217,13 @@ impl Sampler {
                 match result {
                     Ok(mut reading) => {
                         let processes = reading.processes.take();
-                        let (energy, co2e) = state.record(now, reading, factors, &info.uuid);
+                        let step = state.record(now, reading, factors, &info.uuid);
                         if let Some(a) = self
                             .attribution
                             .as_mut()
                             .filter(|_| info.kind == DeviceKind::Gpu)
                         {
-                            a.account(
-                                info,
-                                processes.as_deref(),
-                                energy,
-                                co2e,
-                                state.power,
-                                now.unix,
-                            );
+                            a.account(info, processes.as_deref(), step, state.power, now.unix);
                         }
                     }
                     Err(err) => state.fail(&err, &info.uuid),
@@ -305,28 +298,12 @@ impl DeviceState {
         }
     }
 
-    /// Accounts one reading; returns the energy and emissions it added.
-    fn record(
-        &mut self,
-        now: Timestamp,
-        reading: Reading,
-        factors: Factors,
-        uuid: &str,
-    ) -> (Joules, Grams) {
-        let before = self.ledger.totals();
+    /// Accounts one reading; returns what it added.
+    fn record(&mut self, now: Timestamp, reading: Reading, factors: Factors, uuid: &str) -> Step {
         if !self.up {
             info!(uuid, "Device readable again");
         }
-        let outcome = self.ledger.observe(
-            &Observation {
-                at: now.mono,
-                power: reading.power,
-                energy_uj: reading.energy_uj,
-                utilization: reading.utilization,
-                power_limit: reading.power_limit,
-            },
-            factors,
-        );
+        let outcome = self.ledger.observe(now.mono, &reading, factors);
         let failed = reading.failed.len() as u64;
         self.errors.add(ErrorKind::ReadError, failed);
         if failed > 0 {
@@ -359,11 +336,7 @@ impl DeviceState {
         self.power = outcome.power;
         self.power_limit = reading.power_limit;
         self.utilization = reading.utilization;
-        let after = self.ledger.totals();
-        (
-            Joules(after.energy.0 - before.energy.0),
-            Grams(after.co2e.0 - before.co2e.0),
-        )
+        outcome.step
     }
 
     fn fail(&mut self, err: &DeviceError, uuid: &str) {

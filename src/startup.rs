@@ -34,8 +34,8 @@ pub(crate) fn attributor(
     sources: &Sources,
     sampler: &Sampler,
 ) -> attribution::Attributor {
-    use attribution::identity::{ProcResolver, Resolver};
     use attribution::demo;
+    use attribution::identity::{ProcResolver, Resolver};
     if let Some(NvidiaSource::Simulated { .. }) = &sources.nvidia {
         let gpus: Vec<_> = sampler
             .inventory()

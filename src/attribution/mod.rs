@@ -29,6 +29,7 @@ use std::time::Duration;
 use tracing::{debug, warn};
 
 use crate::backend::{DeviceInfo, ProcessUse};
+use crate::energy::Step;
 use crate::units::{Grams, Joules, Watts};
 use identity::{Identity, Resolver};
 use kubernetes::{PodView, PodViews};
@@ -198,17 +199,17 @@ impl Attributor {
         }
     }
 
-    /// Splits the energy and emissions GPU `gpu` added this interval among `processes`
+    /// Splits the energy and emissions GPU `gpu` added this interval (`step`) among `processes`
     /// (`None`: unknown, which counts as no process), and its latest `power` likewise.
     pub fn account(
         &mut self,
         gpu: &DeviceInfo,
         processes: Option<&[ProcessUse]>,
-        energy: Joules,
-        co2e: Grams,
+        step: Step,
         power: Option<Watts>,
         now_unix: f64,
     ) {
+        let (energy, co2e) = (step.energy, step.co2e);
         let hold_until = *self.hold_until_unix.get_or_insert(now_unix + HOLD_S);
         self.release_held(now_unix, hold_until);
         // Every GPU has its unattributed series from the start, 0 while all is attributed.

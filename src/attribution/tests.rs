@@ -8,6 +8,16 @@ use super::kubernetes::podresources::*;
 use super::kubernetes::{PodIndex, PodName, PodNames};
 use super::*;
 use crate::backend::{Capabilities, DeviceInfo};
+use crate::energy::Step;
+
+/// What a ledger step of `energy` joules and `co2e` grams hands to the attributor.
+fn step(energy: f64, co2e: f64) -> Step {
+    Step {
+        energy: Joules(energy),
+        idle: Joules(0.0),
+        co2e: Grams(co2e),
+    }
+}
 
 struct Fake(Arc<AtomicUsize>);
 
@@ -84,8 +94,7 @@ fn conserves_energy_and_co2e_over_many_samples() {
             a.account(
                 &gpu(g),
                 known.then_some(&list[..]),
-                Joules(e),
-                Grams(c),
+                step(e, c),
                 Some(Watts(300.0)),
                 f64::from(tick),
             );
@@ -124,8 +133,7 @@ fn sm_shares_split_power_and_energy() {
     a.account(
         &gpu(0),
         Some(&list),
-        Joules(80.0),
-        Grams(8.0),
+        step(80.0, 8.0),
         Some(Watts(200.0)),
         0.0,
     );
@@ -195,8 +203,7 @@ fn tick(a: &mut Attributor, pid: u32, t: f64) -> AttributionSnapshot {
     a.account(
         &gpu(0),
         Some(&procs(&[(pid, None)])),
-        Joules(1.0),
-        Grams(1.0),
+        step(1.0, 1.0),
         None,
         t,
     );
@@ -274,7 +281,7 @@ fn ticks_between_nvml_samples_reuse_the_latest_shares() {
         let list = procs(&[(1, fresh.then_some(0.5)), (2, fresh.then_some(0.05))]);
         a.begin();
         let t = f64::from(tick) * 0.1;
-        a.account(&gpu(0), Some(&list), Joules(1.0), Grams(1.0), None, t);
+        a.account(&gpu(0), Some(&list), step(1.0, 1.0), None, t);
         a.finish(t);
     }
     a.begin();
@@ -301,7 +308,7 @@ fn ended_pids_are_forgotten_and_workloads_expire() {
     for (t, pids) in [(0.0, vec![1]), (1.0, vec![]), (2.0, vec![1])] {
         a.begin();
         let list = procs(&pids.iter().map(|&p| (p, None)).collect::<Vec<_>>());
-        a.account(&gpu(0), Some(&list), Joules(1.0), Grams(1.0), None, t);
+        a.account(&gpu(0), Some(&list), step(1.0, 1.0), None, t);
         a.finish(t);
     }
     assert_eq!(

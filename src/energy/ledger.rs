@@ -7,22 +7,8 @@ use super::counter::{CounterStep, CounterTracker};
 use super::plausibility::{check_power, max_energy};
 use super::trapezoid::Trapezoid;
 use super::EnergySource;
+use crate::backend::Reading;
 use crate::units::{emissions, Grams, GramsPerKwh, Joules, Watts};
-
-/// One tick's readings of a GPU, at monotonic time `at`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Observation {
-    /// Monotonic time of the readings.
-    pub at: Duration,
-    /// Power reading, if any.
-    pub power: Option<Watts>,
-    /// Energy counter (µJ), if any.
-    pub energy_uj: Option<u64>,
-    /// Utilization (0–1), if any.
-    pub utilization: Option<f64>,
-    /// Enforced power limit, if known.
-    pub power_limit: Option<Watts>,
-}
 
 /// The factors that turn energy into emissions, as in force at this tick.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,14 +25,26 @@ pub struct Outcome {
     /// Power to report: the reading if it was possible, the estimate for an estimated source,
     /// or the counter's average over its step where there is no reading.
     pub power: Option<Watts>,
-    /// Energy added by this observation.
-    pub energy: Joules,
+    /// What this reading added to the totals.
+    pub step: Step,
     /// The power reading was impossible and ignored.
     pub implausible_power: bool,
     /// The energy counter moved more than the board could draw; the step was ignored.
     pub implausible_energy: bool,
     /// The energy counter restarted.
     pub counter_reset: bool,
+}
+
+/// What one reading added to a ledger's totals: the one figure every later stage (the
+/// per-workload split, the snapshot) takes, rather than diffing totals before and after.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Step {
+    /// Energy.
+    pub energy: Joules,
+    /// The idle part of it.
+    pub idle: Joules,
+    /// Its emissions, PUE included.
+    pub co2e: Grams,
 }
 
 /// Running totals since the exporter started.
@@ -120,7 +118,7 @@ impl Ledger {
     /// energy is the trapezoid of the accepted power readings, or of the power model's
     /// estimates. Energy counts as idle when the utilization reading at the end of its
     /// interval is 0.
-    pub fn observe(&mut self, obs: &Observation, factors: Factors) -> Outcome {
+    pub fn observe(&mut self, at: Duration, obs: &Reading, factors: Factors) -> Outcome {
         if obs.power_limit.is_some() {
             self.limit = obs.power_limit;
         }
@@ -134,17 +132,16 @@ impl Ledger {
             implausible_power: obs.power.is_some() && measured.is_none(),
             ..Outcome::default()
         };
-        let integrated = self.trapezoid.step(obs.at, power, self.max_gap);
+        let integrated = self.trapezoid.step(at, power, self.max_gap);
         let energy = match (self.source, obs.energy_uj) {
             (EnergySource::Integrated | EnergySource::Estimated(_), _) => integrated,
             (EnergySource::Counter { wraps_at_uj }, Some(uj)) => {
-                self.counter_energy(obs.at, uj, wraps_at_uj, integrated, &mut out)
+                self.counter_energy(at, uj, wraps_at_uj, integrated, &mut out)
             }
             (EnergySource::Counter { .. } | EnergySource::Unavailable, _) => None,
         };
         if let Some(energy) = energy {
-            self.add(energy, obs.utilization == Some(0.0), factors);
-            out.energy = energy;
+            out.step = self.add(energy, obs.utilization == Some(0.0), factors);
         }
         out
     }
@@ -224,12 +221,16 @@ impl Ledger {
         self.counter.base()
     }
 
-    fn add(&mut self, energy: Joules, idle: bool, factors: Factors) {
-        self.totals.energy += energy;
-        if idle {
-            self.totals.idle_energy += energy;
-        }
-        self.totals.co2e += emissions(energy, factors.pue, factors.intensity);
+    fn add(&mut self, energy: Joules, idle: bool, factors: Factors) -> Step {
+        let step = Step {
+            energy,
+            idle: if idle { energy } else { Joules(0.0) },
+            co2e: emissions(energy, factors.pue, factors.intensity),
+        };
+        self.totals.energy += step.energy;
+        self.totals.idle_energy += step.idle;
+        self.totals.co2e += step.co2e;
+        step
     }
 }
 

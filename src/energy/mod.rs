@@ -14,7 +14,7 @@ pub mod plausibility;
 pub mod trapezoid;
 
 pub use estimate::{EstimateSettings, PowerModel};
-pub use ledger::{Factors, Ledger, Observation, Outcome, Totals};
+pub use ledger::{Factors, Ledger, Outcome, Step, Totals};
 
 use crate::backend::Capabilities;
 
