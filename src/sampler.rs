@@ -47,8 +47,8 @@ impl Settings {
     }
 }
 
-/// Per-device state between ticks.
-struct DeviceState {
+/// A live device's accounting and latest readings between ticks.
+struct LiveDevice {
     ledger: Ledger,
     errors: ErrorCounts,
     up: bool,
@@ -69,7 +69,7 @@ struct DeviceState {
 /// One backend and the state of its devices.
 struct Source {
     backend: Box<dyn Backend>,
-    states: Vec<DeviceState>,
+    states: Vec<LiveDevice>,
 }
 
 /// Reads, accounts and snapshots.
@@ -101,7 +101,7 @@ impl Sampler {
                 let states = backend
                     .devices()
                     .iter()
-                    .map(|d| DeviceState::new(source_for(d, &settings.estimate), settings.max_gap))
+                    .map(|d| LiveDevice::new(source_for(d, &settings.estimate), settings.max_gap))
                     .collect();
                 Source { backend, states }
             })
@@ -264,7 +264,7 @@ impl Source {
             .zip(&self.states)
             .map(move |(info, s)| DeviceSnapshot {
                 info: info.clone(),
-                energy_source: s.ledger.source(),
+                energy_source: s.ledger.source().kind(),
                 up: s.up,
                 power: s.power,
                 power_limit: s.power_limit,
@@ -281,9 +281,9 @@ impl Source {
     }
 }
 
-impl DeviceState {
-    fn new(source: EnergySource, max_gap: Duration) -> DeviceState {
-        DeviceState {
+impl LiveDevice {
+    fn new(source: EnergySource, max_gap: Duration) -> LiveDevice {
+        LiveDevice {
             ledger: Ledger::new(source, max_gap),
             errors: ErrorCounts::default(),
             up: true,
@@ -331,6 +331,7 @@ impl DeviceState {
             self.counter = Some(CounterMark {
                 uj,
                 at_unix: now.unix,
+                wraps_at_uj: self.ledger.source().wraps_at_uj(),
             });
         }
         self.power = outcome.power;

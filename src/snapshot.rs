@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::attribution::AttributionSnapshot;
 use crate::backend::{DeviceInfo, DeviceKind};
 use crate::carbon::{Intensity, ProviderStatus};
-use crate::energy::{EnergySource, Totals};
+use crate::energy::{SourceKind, Totals};
 use crate::units::{Grams, Watts};
 
 /// The latest snapshot served, `None` until the first tick.
@@ -72,7 +72,7 @@ pub struct DeviceSnapshot {
     /// Static facts.
     pub info: DeviceInfo,
     /// How its energy is measured.
-    pub energy_source: EnergySource,
+    pub energy_source: SourceKind,
     /// Whether the last read of this device fully succeeded.
     pub up: bool,
     /// Latest accepted power reading (absent while down or after a rejected reading).
@@ -96,13 +96,16 @@ pub struct DeviceSnapshot {
     pub embodied: Option<Grams>,
 }
 
-/// A raw counter value and when it was read.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A raw counter value and when it was read (saved in the ledger as it is).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CounterMark {
     /// Counter value, µJ.
     pub uj: u64,
     /// When it was read, Unix seconds.
     pub at_unix: f64,
+    /// The range of a counter that wraps around (RAPL), µJ.
+    pub wraps_at_uj: Option<u64>,
 }
 
 /// Kinds of failed or rejected readings (the `kind` label of the sample-error counter).

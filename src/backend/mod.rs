@@ -8,11 +8,14 @@ pub mod rapl;
 pub mod simulated;
 pub mod sysfs;
 
+use serde::{Deserialize, Serialize};
+
 use crate::units::Watts;
 
 /// What a device can report, found once at start-up and carried as data, so that an unsupported
-/// reading is never mistaken for a failing one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// reading is never mistaken for a failing one. Saved in the ledger as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Capabilities {
     /// A cumulative energy counter (NVML total energy consumption, Volta and newer).
     pub energy_counter: bool,
@@ -24,12 +27,14 @@ pub struct Capabilities {
     pub power_limit: bool,
 }
 
-/// What a device is, which decides the series it is exported under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a device is, which decides the series it is exported under (saved as `gpu`/`host`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DeviceKind {
     /// A GPU: `gpu_*` series labelled `gpu` and `uuid`.
     Gpu,
     /// A host energy domain (CPU package, DRAM): `gpu_host_*` series labelled `domain`.
+    #[serde(rename = "host")]
     HostDomain,
 }
 

@@ -34,14 +34,55 @@ pub enum EnergySource {
     Unavailable,
 }
 
-impl EnergySource {
+/// The kind of an [`EnergySource`], without its parameters: what the `energy_source` label
+/// says, what a snapshot and the ledger keep (a device that is gone needs no power model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// A hardware energy counter.
+    Counter,
+    /// Integrated power readings.
+    Integrated,
+    /// Integrated power estimates.
+    Estimated,
+    /// No energy figure.
+    #[serde(rename = "none")]
+    Unavailable,
+}
+
+impl SourceKind {
     /// The `energy_source` label value.
     pub fn as_str(self) -> &'static str {
         match self {
-            EnergySource::Counter { .. } => "counter",
-            EnergySource::Integrated => "integrated",
-            EnergySource::Estimated(_) => "estimated",
-            EnergySource::Unavailable => "none",
+            SourceKind::Counter => "counter",
+            SourceKind::Integrated => "integrated",
+            SourceKind::Estimated => "estimated",
+            SourceKind::Unavailable => "none",
+        }
+    }
+}
+
+impl EnergySource {
+    /// Its kind.
+    pub fn kind(self) -> SourceKind {
+        match self {
+            EnergySource::Counter { .. } => SourceKind::Counter,
+            EnergySource::Integrated => SourceKind::Integrated,
+            EnergySource::Estimated(_) => SourceKind::Estimated,
+            EnergySource::Unavailable => SourceKind::Unavailable,
+        }
+    }
+
+    /// The `energy_source` label value.
+    pub fn as_str(self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// The range of a counter that wraps around, if this is one.
+    pub fn wraps_at_uj(self) -> Option<u64> {
+        match self {
+            EnergySource::Counter { wraps_at_uj } => wraps_at_uj,
+            _ => None,
         }
     }
 

@@ -14,7 +14,7 @@ use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricT
 
 use crate::attribution::AttributionSnapshot;
 use crate::backend::DeviceKind;
-use crate::energy::EnergySource;
+use crate::energy::SourceKind;
 use crate::snapshot::Published;
 use crate::snapshot::{DeviceSnapshot, ErrorKind, Snapshot};
 use crate::state::writer::StateHealth;
@@ -270,7 +270,7 @@ fn render_gpu(g: &DeviceSnapshot, out: &mut Families) {
     if let Some(embodied) = g.embodied {
         out.add(&EMBODIED, &id, embodied.0);
     }
-    if matches!(g.energy_source, EnergySource::Counter { .. }) {
+    if g.energy_source == SourceKind::Counter {
         out.add(&RESETS, &id, g.totals.counter_resets as f64);
     }
     for kind in ErrorKind::ALL {

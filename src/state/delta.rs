@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{DeviceState, SavedAttribution, SavedUnattributed, SavedWorkload, StateFile};
+use super::{SavedAttribution, SavedDevice, SavedUnattributed, SavedWorkload, StateFile};
 
 /// One journal record: the entries of a committed state that differ from the state before it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,7 +19,7 @@ pub struct Record {
     pub written_at_unix: f64,
     /// Devices whose saved values changed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub devices: Vec<DeviceState>,
+    pub devices: Vec<SavedDevice>,
     /// Workload and unattributed entries that changed, with the label names they are keyed by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<SavedAttribution>,
@@ -50,7 +50,7 @@ impl StateFile {
     /// record: the next compaction drops them, and a replay that still has them applies
     /// `--state.retention` at start as it does to the state file.
     pub fn changes_since(&self, before: &StateFile) -> Record {
-        let old: HashMap<&str, &DeviceState> = before
+        let old: HashMap<&str, &SavedDevice> = before
             .devices
             .iter()
             .map(|d| (d.uuid.as_str(), d))

@@ -5,16 +5,16 @@
 
 use std::collections::HashMap;
 
-use super::{DeviceState, StateFile};
+use super::{SavedDevice, StateFile};
 use crate::energy::Totals;
-use crate::snapshot::{CounterMark, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::units::{Grams, Joules};
 
 /// `live` with the counters of `durable`. An entry `durable` has never seen (a first start
 /// whose writes fail from the beginning) is held at zero, or left out for workloads, so no
 /// counter is ever served above what the ledger holds.
 pub fn held(live: &Snapshot, durable: &StateFile) -> Snapshot {
-    let saved: HashMap<&str, &DeviceState> = durable
+    let saved: HashMap<&str, &SavedDevice> = durable
         .devices
         .iter()
         .map(|d| (d.uuid.as_str(), d))
@@ -26,10 +26,7 @@ pub fn held(live: &Snapshot, durable: &StateFile) -> Snapshot {
         d.embodied = d
             .embodied
             .map(|_| Grams(s.and_then(|s| s.embodied_g).unwrap_or(0.0)));
-        d.counter = s.and_then(|s| s.counter).map(|c| CounterMark {
-            uj: c.uj,
-            at_unix: c.at_unix,
-        });
+        d.counter = s.and_then(|s| s.counter);
     }
     if let Some(a) = &mut out.attribution {
         let saved = durable

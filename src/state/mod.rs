@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attribution::{AttributionSnapshot, Label, UnattributedSnapshot, WorkloadSnapshot};
 use crate::backend::{Capabilities, DeviceInfo, DeviceKind};
-use crate::energy::{EnergySource, Totals};
+use crate::energy::{SourceKind, Totals};
 use crate::snapshot::{CounterMark, DeviceSnapshot, Snapshot};
 use crate::units::{Grams, Joules};
 
@@ -48,7 +48,7 @@ pub struct StateFile {
     /// When the file was written, Unix seconds.
     pub written_at_unix: f64,
     /// One entry per device, live or retained.
-    pub devices: Vec<DeviceState>,
+    pub devices: Vec<SavedDevice>,
     /// Per-workload totals, when attribution is enabled (absent in files of older exporters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<SavedAttribution>,
@@ -179,22 +179,22 @@ impl SavedAttribution {
     }
 }
 
-/// One device's saved totals and identity.
+/// One device's saved totals and identity, in the domain's own types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DeviceState {
+pub struct SavedDevice {
     /// The device's UUID (the key).
     pub uuid: String,
     /// `gpu` or `host`.
-    pub kind: SavedKind,
+    pub kind: DeviceKind,
     /// Index at the time.
     pub index: u32,
     /// Product name, or the host domain.
     pub name: String,
     /// What the device could report.
-    pub caps: SavedCaps,
-    /// `energy_source` label at the time.
-    pub energy_source: String,
+    pub caps: Capabilities,
+    /// How its energy was measured (the `energy_source` label).
+    pub energy_source: SourceKind,
     /// Total energy, joules.
     pub energy_j: f64,
     /// Idle part of it, joules.
@@ -203,8 +203,8 @@ pub struct DeviceState {
     pub co2e_g: f64,
     /// Hardware counter restarts seen.
     pub hardware_resets: u64,
-    /// Last raw counter value (µJ) and when it was read, for counting the downtime.
-    pub counter: Option<SavedCounter>,
+    /// Last accepted counter value and when it was read, for counting the downtime.
+    pub counter: Option<CounterMark>,
     /// Last time the device was read successfully, Unix seconds.
     pub last_seen_unix: f64,
     /// Embodied emissions amortised so far, grams CO2e (GPUs, with `--embodied.kg-per-gpu`).
@@ -213,42 +213,6 @@ pub struct DeviceState {
     /// When the device's counters started from zero, Unix seconds (absent in older files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_unix: Option<f64>,
-}
-
-/// [`DeviceKind`] as saved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SavedKind {
-    /// A GPU.
-    Gpu,
-    /// A host energy domain.
-    Host,
-}
-
-/// [`Capabilities`] as saved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SavedCaps {
-    /// Energy counter.
-    pub energy_counter: bool,
-    /// Power reading.
-    pub power: bool,
-    /// Utilization reading.
-    pub utilization: bool,
-    /// Power limit.
-    pub power_limit: bool,
-}
-
-/// A raw counter reading.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SavedCounter {
-    /// Counter value, µJ.
-    pub uj: u64,
-    /// When it was read, Unix seconds.
-    pub at_unix: f64,
-    /// Wrap-around range (RAPL), µJ.
-    pub wraps_at_uj: Option<u64>,
 }
 
 /// Why a state file's content was refused.
@@ -340,7 +304,7 @@ impl StateFile {
             devices: snapshot
                 .devices
                 .iter()
-                .map(DeviceState::from_snapshot)
+                .map(SavedDevice::from_snapshot)
                 .collect(),
             attribution: snapshot
                 .attribution
@@ -360,38 +324,25 @@ impl StateFile {
     }
 
     /// The saved device with `uuid`.
-    pub fn device(&self, uuid: &str) -> Option<&DeviceState> {
+    pub fn device(&self, uuid: &str) -> Option<&SavedDevice> {
         self.devices.iter().find(|d| d.uuid == uuid)
     }
 }
 
-impl DeviceState {
-    fn from_snapshot(d: &DeviceSnapshot) -> DeviceState {
-        let c = d.info.caps;
-        DeviceState {
+impl SavedDevice {
+    fn from_snapshot(d: &DeviceSnapshot) -> SavedDevice {
+        SavedDevice {
             uuid: d.info.uuid.clone(),
-            kind: match d.info.kind {
-                DeviceKind::Gpu => SavedKind::Gpu,
-                DeviceKind::HostDomain => SavedKind::Host,
-            },
+            kind: d.info.kind,
             index: d.info.index,
             name: d.info.name.clone(),
-            caps: SavedCaps {
-                energy_counter: c.energy_counter,
-                power: c.power,
-                utilization: c.utilization,
-                power_limit: c.power_limit,
-            },
-            energy_source: d.energy_source.as_str().to_string(),
+            caps: d.info.caps,
+            energy_source: d.energy_source,
             energy_j: d.totals.energy.0,
             idle_energy_j: d.totals.idle_energy.0,
             co2e_g: d.totals.co2e.0,
             hardware_resets: d.totals.counter_resets,
-            counter: d.counter.map(|m| SavedCounter {
-                uj: m.uj,
-                at_unix: m.at_unix,
-                wraps_at_uj: d.info.wraps_at_uj,
-            }),
+            counter: d.counter,
             last_seen_unix: d.last_seen_unix,
             embodied_g: d.embodied.map(|g| g.0),
             created_unix: d.created_unix,
@@ -411,57 +362,29 @@ impl DeviceState {
     /// A snapshot entry for a device that is gone but still within retention: not up, no live
     /// readings, its saved totals.
     pub fn retained_snapshot(&self) -> DeviceSnapshot {
-        let caps = Capabilities {
-            energy_counter: self.caps.energy_counter,
-            power: self.caps.power,
-            utilization: self.caps.utilization,
-            power_limit: self.caps.power_limit,
-        };
         let info = DeviceInfo {
-            kind: match self.kind {
-                SavedKind::Gpu => DeviceKind::Gpu,
-                SavedKind::Host => DeviceKind::HostDomain,
-            },
+            kind: self.kind,
             index: self.index,
             uuid: self.uuid.clone(),
             name: self.name.clone(),
-            caps,
+            caps: self.caps,
             wraps_at_uj: self.counter.and_then(|c| c.wraps_at_uj),
             channel: None,
         };
         DeviceSnapshot {
             info,
-            energy_source: saved_source(&self.energy_source, self.counter),
+            energy_source: self.energy_source,
             up: false,
             power: None,
             power_limit: None,
             utilization: None,
             totals: self.totals(),
             errors: Default::default(),
-            counter: self.counter.map(|c| CounterMark {
-                uj: c.uj,
-                at_unix: c.at_unix,
-            }),
+            counter: self.counter,
             last_seen_unix: self.last_seen_unix,
             created_unix: self.created_unix,
             embodied: self.embodied_g.map(Grams),
         }
-    }
-}
-
-/// The energy source a retained device is labelled with (no power model is needed: it is not
-/// sampled any more).
-fn saved_source(label: &str, counter: Option<SavedCounter>) -> EnergySource {
-    match label {
-        "counter" => EnergySource::Counter {
-            wraps_at_uj: counter.and_then(|c| c.wraps_at_uj),
-        },
-        "integrated" => EnergySource::Integrated,
-        "estimated" => EnergySource::Estimated(crate::energy::PowerModel {
-            idle: crate::units::Watts(0.0),
-            rated: crate::units::Watts(0.0),
-        }),
-        _ => EnergySource::Unavailable,
     }
 }
 

@@ -2,24 +2,24 @@
 
 use super::*;
 
-pub(super) fn device() -> DeviceState {
-    DeviceState {
+pub(super) fn device() -> SavedDevice {
+    SavedDevice {
         uuid: "GPU-1".into(),
-        kind: SavedKind::Gpu,
+        kind: DeviceKind::Gpu,
         index: 0,
         name: "NVIDIA H100 80GB HBM3".into(),
-        caps: SavedCaps {
+        caps: Capabilities {
             energy_counter: true,
             power: true,
             utilization: true,
             power_limit: true,
         },
-        energy_source: "counter".into(),
+        energy_source: SourceKind::Counter,
         energy_j: 3.6e6,
         idle_energy_j: 1.0e5,
         co2e_g: 480.0,
         hardware_resets: 1,
-        counter: Some(SavedCounter {
+        counter: Some(CounterMark {
             uj: 123,
             at_unix: 1_800_000_000.5,
             wraps_at_uj: None,
