@@ -26,6 +26,8 @@
 //! [`Exporter::start`] wires these together (its steps are in `startup.rs`); `main` only
 //! parses, logs and exits.
 
+#![warn(missing_docs)]
+
 pub mod attribution;
 pub mod backend;
 pub mod carbon;

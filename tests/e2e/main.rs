@@ -13,6 +13,7 @@ mod deploy;
 mod exposition;
 mod golden;
 mod http;
+mod layering;
 mod nvml;
 mod observability;
 mod pki;
