@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Footprint of the release binary sampling 8 fake GPUs at 1 Hz through the real NVML code path
 # (the fake libnvidia-ml.so), scraped every 5 s like a busy Prometheus: resident memory and CPU
-# per second of wall time, plus HTTP scrape latency. Numbers go in the README's Benchmarks.
+# per second of wall time, plus HTTP scrape latency. Numbers go in docs/benchmarks.md.
 # Usage: scripts/bench-footprint.sh [seconds] [exporter flags...]   (default 60 s)
 #   e.g. scripts/bench-footprint.sh 120 --state.file=/var/tmp/gce-bench/state.json
 #   (with a ledger it also prints the bytes it wrote per second)

@@ -308,7 +308,7 @@ pub struct Cli {
     pub carbon_intensity: Option<f64>,
 
     /// Grid zone whose average intensity to use, from the built-in table (ISO 3166-1 alpha-2
-    /// code such as DE, FR, US, IN, SG; see the README).
+    /// code such as DE, FR, US, IN, SG; see docs/methodology.md).
     #[arg(
         long = "carbon.zone",
         env = "GPU_CARBON_EXPORTER_CARBON_ZONE",

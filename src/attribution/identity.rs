@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::cgroup::{self, CgroupInfo};
 
 /// The owner value of a process whose `/proc/PID/status` could not be read (it ended, or the
-/// exporter lacks permission: see the README's permissions).
+/// exporter lacks permission: see the permissions in docs/deployment.md).
 pub const UNKNOWN_USER: &str = "unknown";
 
 /// What is known about one process.

@@ -192,7 +192,7 @@ pub struct CarbonFlags {
     )]
     pub ukgrid_url: Option<String>,
 
-    /// Schedule file (CSV or JSON; see the README). Required with schedule.
+    /// Schedule file (CSV or JSON; see docs/methodology.md). Required with schedule.
     #[arg(
         long = "carbon.schedule.file",
         env = "GPU_CARBON_EXPORTER_CARBON_SCHEDULE_FILE",

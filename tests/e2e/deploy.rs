@@ -53,7 +53,7 @@ const PORT: u64 = 9402;
 const JOB: &str = "gpu-carbon-exporter";
 const ENDPOINTS: [&str; 2] = ["/-/healthy", "/-/ready"];
 const MAX_EXPOSURE: f64 = 2.0;
-/// Resident memory measured with 8 GPUs at 1 Hz (README, Benchmarks).
+/// Resident memory measured with 8 GPUs at 1 Hz (docs/benchmarks.md).
 const MEASURED_RSS_BYTES: f64 = 5.2e6;
 /// Kubernetes releases whose schemas the core objects must satisfy: the oldest the
 /// validator knows that is still common in managed clusters, and its newest.

@@ -35,7 +35,8 @@ const DATASOURCE_REF: &str = "${datasource}";
 const PROMETHEUS_CONFIG: &str = "deploy/prometheus/prometheus.yml";
 const RULES_DIR: &str = "deploy/prometheus/rules";
 const RULE_TESTS_DIR: &str = "deploy/prometheus/tests";
-const DOCS: &str = "README.md";
+/// Where the alerts, their runbooks and the PromQL recipes are documented.
+const DOCS: &str = "docs/dashboards-and-alerts.md";
 const JOB: &str = "gpu-carbon-exporter";
 /// Alerts about the exporter itself, which a healthy `--demo` exporter must not trip.
 const HEALTH_ALERTS: [&str; 4] = [
@@ -89,7 +90,7 @@ fn rule_unit_tests_cover_every_alert_and_recording_rule() {
         }
     }
     missing.extend(rules.problems);
-    // Every runbook link lands on a section of the README.
+    // Every runbook link lands on a section of the docs.
     let anchors: Vec<String> = docs
         .lines()
         .filter_map(|l| l.strip_prefix('#'))
@@ -183,7 +184,7 @@ fn dashboard_queries_and_rules_work_against_real_prometheus() {
     });
 
     // Prometheus negotiated OpenMetrics: versions before created-timestamp handling store
-    // each counter's `_created` sample as a series of its own (the README says so).
+    // each counter's `_created` sample as a series of its own (docs/exposition.md says so).
     let created = prom.query(&format!("gpu_energy_kwh_created{{job=\"{JOB}\"}}"));
     eprintln!(
         "Prometheus stored {} gpu_energy_kwh_created series",
@@ -337,7 +338,7 @@ fn github_anchor(heading: &str) -> String {
         .collect()
 }
 
-/// The ```promql blocks of the README section: one expression each.
+/// The ```promql blocks of the docs: one expression each.
 fn doc_recipes() -> Vec<String> {
     let text = read_path(&repo(DOCS));
     let recipes: Vec<String> = text

@@ -1,7 +1,7 @@
 //! The ledger's promise, as an invariant under random kills: no counter the exporter serves is
 //! ever followed by a lower value of the same series, whatever kills the process and whatever
 //! happens while it is down (here: a driver reload that restarts the hardware counter), at the
-//! default 30 s flush interval; and what is lost is bounded as the README states.
+//! default 30 s flush interval; and what is lost is bounded as docs/persistence.md states.
 
 use std::collections::BTreeMap;
 use std::path::Path;
