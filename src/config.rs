@@ -14,10 +14,10 @@ pub mod environment;
 use crate::cli::{Cli, LogFormat, LogLevel};
 use crate::duration;
 use crate::energy::PowerModel;
-use crate::http::Security;
 use crate::sampler::EstimateSettings;
 use crate::state;
 use crate::units::Watts;
+use crate::webconfig::Security;
 pub use attribution::AttributionConfig;
 
 /// Shortest and longest accepted `--sample.interval`.

@@ -17,8 +17,9 @@
 //! - [`sampler`]: the background thread that reads every GPU each tick and publishes an
 //!   immutable [`snapshot::Snapshot`]; [`clock`] makes its time injectable.
 //! - [`collector`] + [`exposition`]: render the latest snapshot for a scrape.
-//! - [`http`]: the server (landing page, telemetry path, health, readiness, TLS and basic
-//!   auth from `--web.config.file`).
+//! - [`http`]: the server (connections, landing page, telemetry path, health, readiness).
+//! - [`webconfig`]: `--web.config.file` (the exporter-toolkit's TLS, basic auth, headers and
+//!   rate limit), its reloads, which never lower protection, and their metrics.
 //! - [`state`]: the persistent ledger (`--state.file`).
 //! - [`logging`], [`shutdown`], [`units`], [`duration`]: small shared pieces.
 //!
@@ -43,6 +44,7 @@ pub mod snapshot;
 mod startup;
 pub mod state;
 pub mod units;
+pub mod webconfig;
 
 use startup::{
     attributor, describe_carbon, log_inventory, open_collectors, persist, register_settings,
@@ -107,8 +109,8 @@ pub enum StartError {
 pub struct Exporter {
     listeners: Vec<TcpListener>,
     app: Arc<http::App>,
-    guard: Arc<http::Guard>,
-    reloader: Option<http::reload::Reloader>,
+    guard: Arc<webconfig::Guard>,
+    reloader: Option<webconfig::Reloader>,
     sampler: Sampling,
     writer: Option<StateWriter>,
     max_connections: usize,

@@ -3,7 +3,6 @@
 //! `Arc` clone of the snapshot: no device call, no lock held, no integration.
 
 pub mod metrics;
-pub mod web;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
