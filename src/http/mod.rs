@@ -7,8 +7,8 @@
 //! the headers are in, and hyper closes a connection whose body was not consumed, so a slow
 //! body can't hold resources either.
 //!
-//! - [`routes`]: what each path answers; [`landing`]: the page at `/`.
-//! - [`connections`]: the connection cap, idle connections, shutdown; [`connection`]: one
+//! - `routes`: what each path answers; [`landing`]: the page at `/`.
+//! - [`connections`]: the connection cap, idle connections, shutdown; `connection`: one
 //!   connection's life; [`plain_to_tls`]: plain HTTP sent to a TLS port.
 //!
 //! What `--web.config.file` asks for (TLS, users, headers, rate limit, reloads) is

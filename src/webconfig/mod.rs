@@ -10,7 +10,7 @@
 //! - [`Reloader`], [`ReloadStatus`] and [`ReloadMetrics`]: the reload task, its outcome, and
 //!   the `gpu_carbon_exporter_web_config_*` metrics that show it.
 //!
-//! Inside: [`file`] parses and checks the format (no I/O, so it is fuzzed); `tls` builds the
+//! Inside: [`file`](mod@file) parses and checks the format (no I/O, so it is fuzzed); `tls` builds the
 //! rustls configuration; `auth` checks bcrypt passwords with a cache and a bounded verifier so
 //! a flood of wrong passwords can't crowd out a scraper; `ratelimit` is the token bucket;
 //! `protection` is the rule that a reload may not take away TLS, client-certificate checks or
