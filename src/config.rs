@@ -15,9 +15,9 @@ use crate::cli::{Cli, LogFormat, LogLevel};
 use crate::duration;
 use crate::energy::EstimateSettings;
 use crate::energy::PowerModel;
-use crate::http::Security;
 use crate::state;
 use crate::units::Watts;
+use crate::webconfig::Security;
 pub use attribution::AttributionConfig;
 
 /// Shortest and longest accepted `--sample.interval`.

@@ -18,8 +18,9 @@
 //!   immutable [`snapshot::Snapshot`]; [`clock`] makes its time injectable.
 //! - [`render`] + [`exposition`]: turn the latest snapshot into metric families, and encode
 //!   them (text or OpenMetrics, gzip) once a sample for every scrape.
-//! - [`http`]: the server (landing page, telemetry path, health, readiness, TLS and basic
-//!   auth from `--web.config.file`).
+//! - [`http`]: the server (connections, landing page, telemetry path, health, readiness).
+//! - [`webconfig`]: `--web.config.file` (the exporter-toolkit's TLS, basic auth, headers and
+//!   rate limit), its reloads, which never lower protection, and their metrics.
 //! - [`state`]: the persistent ledger (`--state.file`).
 //! - [`logging`], [`shutdown`], [`units`], [`duration`]: small shared pieces.
 //!
@@ -46,6 +47,7 @@ pub mod snapshot;
 mod startup;
 pub mod state;
 pub mod units;
+pub mod webconfig;
 
 use startup::{
     attributor, describe_carbon, log_inventory, open_collectors, persist, register_settings,
@@ -110,8 +112,8 @@ pub enum StartError {
 pub struct Exporter {
     listeners: Vec<TcpListener>,
     app: Arc<http::App>,
-    guard: Arc<http::Guard>,
-    reloader: Option<http::reload::Reloader>,
+    guard: Arc<webconfig::Guard>,
+    reloader: Option<webconfig::Reloader>,
     sampler: Sampling,
     writer: Option<StateWriter>,
     max_connections: usize,

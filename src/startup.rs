@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
-use crate::{attribution, clock, config, exposition, http, render, StartError};
+use crate::{attribution, clock, config, exposition, webconfig, StartError};
 
 /// The attributor for `config`: `--demo` GPUs get made-up identities and pods; real ones are
 /// resolved from procfs and, where the socket is set, the kubelet's pod-resources API.
@@ -180,21 +180,21 @@ pub(crate) fn persist(
 pub(crate) fn web_security(
     config: &Config,
     exposition: &exposition::Exposition,
-) -> Result<(Arc<http::Guard>, Option<http::reload::Reloader>), StartError> {
+) -> Result<(Arc<webconfig::Guard>, Option<webconfig::Reloader>), StartError> {
     let Some(web) = &config.web else {
         return Ok((
-            Arc::new(http::Guard::new(Arc::new(http::Security::open()))),
+            Arc::new(webconfig::Guard::new(Arc::new(webconfig::Security::open()))),
             None,
         ));
     };
     info!(file = %web.path.display(), settings = web.security.summary(), "Web configuration loaded");
-    let status = Arc::new(http::reload::ReloadStatus::loaded_now());
+    let status = Arc::new(webconfig::ReloadStatus::loaded_now());
     let live = Arc::clone(&status);
-    render::web::WebConfigCollector::new(Arc::clone(&status))
+    webconfig::ReloadMetrics::new(Arc::clone(&status))
         .and_then(|c| exposition.register_live(Box::new(c), move || live.fingerprint()))
         .map_err(|e| StartError::Internal(format!("metrics registry: {e}")))?;
-    let guard = Arc::new(http::Guard::new(Arc::clone(&web.security)));
-    let reloader = http::reload::Reloader::new(
+    let guard = Arc::new(webconfig::Guard::new(Arc::clone(&web.security)));
+    let reloader = webconfig::Reloader::new(
         web.path.clone(),
         Arc::clone(&guard),
         status,

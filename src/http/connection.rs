@@ -20,7 +20,8 @@ use tokio_rustls::TlsAcceptor;
 use tracing::debug;
 
 use super::connections::{Busy, Close, Slot};
-use super::{plain_to_tls, respond, App, Guard, HEADER_READ_TIMEOUT};
+use super::{plain_to_tls, respond, App, HEADER_READ_TIMEOUT};
+use crate::webconfig::Guard;
 
 /// How long an idle connection told to close gets to flush and close by itself.
 const IDLE_CLOSE: Duration = Duration::from_millis(100);

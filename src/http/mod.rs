@@ -1,30 +1,24 @@
 //! The HTTP server: hyper's HTTP/1.1 connection handling, over TLS when the web configuration
 //! asks for it, with header-read and handshake timeouts (the header-read timeout also closes
 //! keep-alive connections idle that long), a cap on open connections that closes idle ones
-//! first, a cap on requests in flight, basic authentication, and a bounded drain when the
+//! first, a cap on requests in flight, the web configuration's screening (rate limit, basic
+//! authentication, see [`crate::webconfig`]), and a bounded drain when the
 //! shutdown future completes. Request bodies are never read: a response is written as soon as
 //! the headers are in, and hyper closes a connection whose body was not consumed, so a slow
 //! body can't hold resources either.
 //!
-//! - [`routes`]: what each path answers; [`landing`]: the page at `/`.
-//! - [`connections`]: the connection cap, idle connections, shutdown; [`connection`]: one
+//! - `routes`: what each path answers; [`landing`]: the page at `/`.
+//! - [`connections`]: the connection cap, idle connections, shutdown; `connection`: one
 //!   connection's life; [`plain_to_tls`]: plain HTTP sent to a TLS port.
-//! - [`webconfig`]: the `--web.config.file` format; [`tls`], [`auth`], [`ratelimit`]: what it
-//!   configures; [`security`]: one loaded configuration and the [`Guard`] enforcing it;
-//!   [`reload`]: SIGHUP and file-change reloads, which [`protection`] keeps from lowering it.
+//!
+//! What `--web.config.file` asks for (TLS, users, headers, rate limit, reloads) is
+//! [`crate::webconfig`]'s: the server holds its [`Guard`] and asks it.
 
-pub mod auth;
 mod connection;
 pub mod connections;
 pub mod landing;
 pub mod plain_to_tls;
-pub mod protection;
-pub mod ratelimit;
-pub mod reload;
 mod routes;
-pub mod security;
-pub mod tls;
-pub mod webconfig;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,9 +29,9 @@ use hyper::Request;
 use tokio::net::TcpListener;
 use tracing::warn;
 
+use crate::webconfig::Guard;
 use connections::Connections;
 pub use routes::{App, Reply};
-pub use security::{Guard, Security};
 
 /// A client must send its request headers within this time, and a keep-alive connection is
 /// closed after this long without a new request (slowloris protection); a TLS handshake must

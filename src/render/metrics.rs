@@ -219,7 +219,7 @@ pub const WEB_CONFIG_LAST: Spec = spec(
     "Unix time of the latest successful load of --web.config.file. Only with --web.config.file.",
 );
 
-/// The web configuration's metrics, for [`crate::render::web::WebConfigCollector`].
+/// The web configuration's metrics, for [`crate::webconfig::ReloadMetrics`].
 pub const WEB: [&Spec; 2] = [&WEB_CONFIG_RELOAD, &WEB_CONFIG_LAST];
 
 /// All of the above but [`WEB`], for the snapshot collector's descriptors.

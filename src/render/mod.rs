@@ -5,7 +5,6 @@
 // Each metric constant is documented by the help text it carries, which the exposition serves.
 #[allow(missing_docs)]
 pub mod metrics;
-pub mod web;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;

@@ -304,7 +304,7 @@ fn shipped_examples_pass_promtool_and_load() {
             .to_string_lossy()
             .to_string();
         let copy = pki.write(&name, &text);
-        let (loaded, _) = gpu_carbon_exporter::http::Security::load(&copy);
+        let (loaded, _) = gpu_carbon_exporter::webconfig::Security::load(&copy);
         assert!(loaded.is_ok(), "{name}: {:?}", loaded.err());
         if let Some(promtool) = &promtool {
             let out = Command::new(promtool)

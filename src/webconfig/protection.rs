@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::webconfig::{ClientAuth, WebConfig};
+use super::file::{ClientAuth, WebConfig};
 
 /// How client certificates are checked, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -107,6 +107,7 @@ impl Verifier {
     }
 
     /// bcrypt runs so far.
+    #[cfg(test)]
     pub(super) fn runs(&self) -> u64 {
         self.runs.load(Ordering::Relaxed)
     }

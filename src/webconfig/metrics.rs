@@ -7,28 +7,29 @@ use std::sync::Arc;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 
-use super::metrics::{WEB, WEB_CONFIG_LAST, WEB_CONFIG_RELOAD};
-use super::Families;
-use crate::http::reload::ReloadStatus;
+use super::reload::ReloadStatus;
+use crate::render::metrics::{WEB, WEB_CONFIG_LAST, WEB_CONFIG_RELOAD};
+use crate::render::Families;
 
 /// Renders `gpu_carbon_exporter_web_config_*`.
-pub struct WebConfigCollector {
+pub struct ReloadMetrics {
     status: Arc<ReloadStatus>,
     descs: Vec<Desc>,
 }
 
-impl WebConfigCollector {
-    /// A collector of `status`.
-    pub fn new(status: Arc<ReloadStatus>) -> prometheus::Result<WebConfigCollector> {
+impl ReloadMetrics {
+    /// The metrics of `status`, as a prometheus `Collector` registered beside the snapshot's
+    /// (they change on reload, not on a sample).
+    pub fn new(status: Arc<ReloadStatus>) -> prometheus::Result<ReloadMetrics> {
         let descs = WEB
             .iter()
             .map(|s| Desc::new(s.name.into(), s.help.into(), Vec::new(), HashMap::new()))
             .collect::<prometheus::Result<_>>()?;
-        Ok(WebConfigCollector { status, descs })
+        Ok(ReloadMetrics { status, descs })
     }
 }
 
-impl Collector for WebConfigCollector {
+impl Collector for ReloadMetrics {
     fn desc(&self) -> Vec<&Desc> {
         self.descs.iter().collect()
     }

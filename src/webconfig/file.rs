@@ -1,7 +1,7 @@
 //! `--web.config.file`: the Prometheus exporter-toolkit web configuration format (TLS, basic
 //! auth, extra response headers, rate limit), parsed strictly — an unknown key is an error, as
 //! with the toolkit's `yaml.UnmarshalStrict` — and checked by the toolkit's rules. Parsing does
-//! no I/O, so it can be unit-tested and fuzzed; [`crate::http::security`] reads the files it
+//! no I/O, so it can be unit-tested and fuzzed; [`crate::webconfig::Security`] reads the files it
 //! names.
 
 use std::collections::BTreeMap;

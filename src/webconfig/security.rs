@@ -15,11 +15,14 @@ use hyper::{Response, StatusCode};
 use tokio_rustls::TlsAcceptor;
 
 use super::auth::{Checker, Users, Verdict};
+use super::file::{self, Pem, WebConfig, WebConfigError};
 use super::protection::Protection;
 use super::ratelimit::Bucket;
-use super::routes::Reply;
 use super::tls::{self, PemData};
-use super::webconfig::{self, Pem, WebConfig, WebConfigError};
+
+/// An answer the guard gives instead of the route's (`429`, `401`, `503`); the same type as
+/// the server's own answers, written out here so this module needs nothing from the server.
+type Refusal = Response<Full<Bytes>>;
 
 /// One loaded web configuration, ready to enforce.
 pub struct Security {
@@ -67,7 +70,7 @@ impl Security {
             line: None,
             reason,
         })?;
-        let config = webconfig::parse(&text, path)?;
+        let config = file::parse(&text, path)?;
         let tls = match &config.tls {
             None => None,
             Some(settings) => {
@@ -132,27 +135,27 @@ impl Security {
     }
 
     /// Adds the configured headers to a response.
-    pub fn add_headers(&self, reply: &mut Reply) {
+    pub fn add_headers<B>(&self, reply: &mut Response<B>) {
         for (name, value) in &self.headers {
             reply.headers_mut().insert(name.clone(), value.clone());
         }
     }
 }
 
-/// Reads a file of at most [`webconfig::MAX_FILE_BYTES`] as UTF-8 text.
+/// Reads a file of at most [`file::MAX_FILE_BYTES`] as UTF-8 text.
 fn read_limited(path: &Path) -> Result<String, String> {
     use std::io::Read;
     let file =
         std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut text = String::new();
-    file.take(webconfig::MAX_FILE_BYTES as u64 + 1)
+    file.take(file::MAX_FILE_BYTES as u64 + 1)
         .read_to_string(&mut text)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if text.len() > webconfig::MAX_FILE_BYTES {
+    if text.len() > file::MAX_FILE_BYTES {
         return Err(format!(
             "{} is larger than {} bytes",
             path.display(),
-            webconfig::MAX_FILE_BYTES
+            file::MAX_FILE_BYTES
         ));
     }
     Ok(text)
@@ -186,7 +189,7 @@ impl Guard {
     /// The answer (`429` over the rate limit, `401` without valid credentials, `503` when
     /// credentials not seen before can't be checked yet) if a request with `headers` may not
     /// proceed under `security`; `None` if it may.
-    pub async fn screen(&self, security: &Security, headers: &HeaderMap) -> Option<Reply> {
+    pub async fn screen(&self, security: &Security, headers: &HeaderMap) -> Option<Refusal> {
         if let Some(limiter) = &security.limiter {
             if !limiter.allow(Instant::now()) {
                 return Some(plain(StatusCode::TOO_MANY_REQUESTS, "Too many requests.\n"));
@@ -210,7 +213,7 @@ impl Guard {
     }
 }
 
-fn plain(status: StatusCode, body: &'static str) -> Reply {
+fn plain(status: StatusCode, body: &'static str) -> Refusal {
     let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
     r.headers_mut().insert(

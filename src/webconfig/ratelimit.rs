@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::webconfig::RateLimit;
+use super::file::RateLimit;
 
 /// A token bucket. Time is passed in, so tests need no clock.
 pub struct Bucket {

@@ -1,5 +1,5 @@
 //! TLS for the server: a rustls configuration (ring provider) from checked
-//! [`TlsSettings`](super::webconfig::TlsSettings) and the PEM data they name, with Go's
+//! [`TlsSettings`](super::file::TlsSettings) and the PEM data they name, with Go's
 //! `crypto/tls` client-authentication policies, version bounds, cipher suites and curves.
 
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use rustls::{
     DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
 };
 
-use super::webconfig::{ClientAuth, TlsSettings, TlsVersion};
+use super::file::{ClientAuth, TlsSettings, TlsVersion};
 
 /// Why a TLS configuration can't be built, by the setting at fault.
 #[derive(Debug, thiserror::Error)]
@@ -263,7 +263,7 @@ impl ClientCertVerifier for AnyClientCert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::webconfig::Pem;
+    use crate::webconfig::file::Pem;
 
     fn settings() -> TlsSettings {
         TlsSettings {
