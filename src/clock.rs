@@ -83,3 +83,29 @@ impl Clock for ManualClock {
         *self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+/// A Unix time (seconds, 0 for never) that one thread sets and others read without a lock,
+/// for the "last success" timestamps the metrics report.
+#[derive(Debug, Default)]
+pub struct AtomicUnixTime(std::sync::atomic::AtomicU64);
+
+impl AtomicUnixTime {
+    /// Sets it to `unix`.
+    pub fn set(&self, unix: f64) {
+        self.0
+            .store(unix.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Sets it to the wall clock's now.
+    pub fn set_now(&self) {
+        self.set(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        );
+    }
+
+    /// The time set last, 0 if never.
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}

@@ -22,7 +22,7 @@
 //! - [`webconfig`]: `--web.config.file` (the exporter-toolkit's TLS, basic auth, headers and
 //!   rate limit), its reloads, which never lower protection, and their metrics.
 //! - [`state`]: the persistent ledger (`--state.file`).
-//! - [`logging`], [`shutdown`], [`units`], [`duration`]: small shared pieces.
+//! - [`logging`], [`shutdown`], [`units`], [`duration`], [`reply`]: small shared pieces.
 //!
 //! [`Exporter::start`] wires these together (its steps are in `startup.rs`); `main` only
 //! parses, logs and exits.
@@ -41,6 +41,7 @@ pub mod exposition;
 pub mod http;
 pub mod logging;
 pub mod render;
+pub mod reply;
 pub mod sampler;
 pub mod shutdown;
 pub mod snapshot;

@@ -1,21 +1,18 @@
 //! Routing: the landing page, the telemetry path, health and readiness; 404 and 405 elsewhere.
 
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::header::{
-    HeaderValue, ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY,
-};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, VARY};
+use hyper::{Method, Request, StatusCode};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::error;
 
 use super::landing;
 use crate::exposition::negotiate::negotiate;
 use crate::exposition::Exposition;
+use crate::reply::{text, with_type};
 use crate::snapshot::Published;
 
 /// Response type of every route.
-pub type Reply = Response<Full<Bytes>>;
+pub use crate::reply::Reply;
 
 /// What the server serves.
 pub struct App {
@@ -120,16 +117,4 @@ impl App {
             }
         }
     }
-}
-
-fn text(status: StatusCode, body: &'static str) -> Reply {
-    with_type(status, body, "text/plain; charset=utf-8")
-}
-
-fn with_type(status: StatusCode, body: impl Into<Bytes>, content_type: &'static str) -> Reply {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
 }

@@ -24,6 +24,7 @@ use super::hold::held;
 use super::journal::{self, Journal};
 use super::store::write_atomic;
 use super::StateFile;
+use crate::clock::AtomicUnixTime;
 use crate::snapshot::Snapshot;
 
 /// A journal longer than this is compacted at the next commit, whatever the flush interval.
@@ -38,7 +39,7 @@ pub struct StateHealth {
     pub write_failures: AtomicU64,
     /// Bytes written to the journal and the state file.
     pub bytes_written: AtomicU64,
-    last_success_bits: AtomicU64,
+    last_success: AtomicUnixTime,
     /// Devices restored at start (live and retained).
     pub restored_devices: AtomicU64,
     /// Files set aside at start because they were corrupt or unreadable.
@@ -60,7 +61,7 @@ impl StateHealth {
 
     /// Unix time of the last committed sample, 0 if none.
     pub fn last_success_unix(&self) -> f64 {
-        f64::from_bits(self.last_success_bits.load(Ordering::Relaxed))
+        self.last_success.get()
     }
 
     fn record(&self, result: &std::io::Result<usize>, unix: f64, path: &std::path::Path) {
@@ -69,8 +70,7 @@ impl StateHealth {
                 self.writes.fetch_add(1, Ordering::Relaxed);
                 self.bytes_written
                     .fetch_add(*bytes as u64, Ordering::Relaxed);
-                self.last_success_bits
-                    .store(unix.to_bits(), Ordering::Relaxed);
+                self.last_success.set(unix);
                 if self.held.swap(false, Ordering::Relaxed) {
                     info!(path = %path.display(), "Writing the state file works again; counters caught up");
                 }

@@ -7,14 +7,15 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing::{error, info, warn};
 
 use super::security::{Guard, Security};
+use crate::clock::AtomicUnixTime;
 
 /// How often the files are checked for changes.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(3);
@@ -23,7 +24,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(3);
 #[derive(Debug)]
 pub struct ReloadStatus {
     ok: AtomicBool,
-    last_success_bits: AtomicU64,
+    last_success: AtomicUnixTime,
 }
 
 impl ReloadStatus {
@@ -31,7 +32,7 @@ impl ReloadStatus {
     pub fn loaded_now() -> ReloadStatus {
         let s = ReloadStatus {
             ok: AtomicBool::new(true),
-            last_success_bits: AtomicU64::new(0),
+            last_success: AtomicUnixTime::default(),
         };
         s.record(true);
         s
@@ -44,26 +45,19 @@ impl ReloadStatus {
 
     /// Unix time of the latest successful load.
     pub fn last_success_unix(&self) -> f64 {
-        f64::from_bits(self.last_success_bits.load(Ordering::Relaxed))
+        self.last_success.get()
     }
 
     /// Changes whenever what the reload metrics show changes, so a cached exposition is
     /// encoded again after a reload rather than at the next sample.
     pub fn fingerprint(&self) -> u64 {
-        self.last_success_bits
-            .load(Ordering::Relaxed)
-            .rotate_left(1)
-            ^ u64::from(self.ok.load(Ordering::Relaxed))
+        self.last_success.get().to_bits().rotate_left(1) ^ u64::from(self.succeeded())
     }
 
     fn record(&self, ok: bool) {
         self.ok.store(ok, Ordering::Relaxed);
         if ok {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64());
-            self.last_success_bits
-                .store(now.to_bits(), Ordering::Relaxed);
+            self.last_success.set_now();
         }
     }
 }

@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use tokio_rustls::TlsAcceptor;
 
@@ -22,7 +20,7 @@ use super::tls::{self, PemData};
 
 /// An answer the guard gives instead of the route's (`429`, `401`, `503`); the same type as
 /// the server's own answers, written out here so this module needs nothing from the server.
-type Refusal = Response<Full<Bytes>>;
+type Refusal = crate::reply::Reply;
 
 /// One loaded web configuration, ready to enforce.
 pub struct Security {
@@ -192,33 +190,26 @@ impl Guard {
     pub async fn screen(&self, security: &Security, headers: &HeaderMap) -> Option<Refusal> {
         if let Some(limiter) = &security.limiter {
             if !limiter.allow(Instant::now()) {
-                return Some(plain(StatusCode::TOO_MANY_REQUESTS, "Too many requests.\n"));
+                return Some(crate::reply::text(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many requests.\n",
+                ));
             }
         }
         let users = security.users.as_ref()?;
         match self.checker.check(users, headers).await {
             Verdict::Allowed => None,
             Verdict::Refused => {
-                let mut reply = plain(StatusCode::UNAUTHORIZED, "Unauthorized.\n");
+                let mut reply = crate::reply::text(StatusCode::UNAUTHORIZED, "Unauthorized.\n");
                 reply
                     .headers_mut()
                     .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
                 Some(reply)
             }
-            Verdict::Busy => Some(plain(
+            Verdict::Busy => Some(crate::reply::text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Too many password checks in progress; try again.\n",
             )),
         }
     }
-}
-
-fn plain(status: StatusCode, body: &'static str) -> Refusal {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// floor or above.
 const FLOORS: &[&[&str]] = &[
     // Shared pieces with no knowledge of the domain.
-    &["units", "clock", "duration", "shutdown"],
+    &["units", "clock", "duration", "shutdown", "reply"],
     // Raw flags, as typed.
     &["cli"],
     // Hardware, and logging set up from the raw flags.
