@@ -18,11 +18,14 @@ pub mod http;
 pub mod refresh;
 pub mod schedule;
 pub mod secret;
+mod settings;
 pub mod start;
 pub mod time;
 pub mod ukgrid;
 pub mod watttime;
 pub mod zones;
+
+pub use settings::{ProviderSettings, Settings};
 
 use crate::units::GramsPerKwh;
 

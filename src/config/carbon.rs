@@ -1,6 +1,6 @@
-//! The carbon model's configuration: the provider and its settings, the static value (the
-//! static provider's value, or the fallback of the others), staleness, PUE and embodied
-//! emissions. Every rejection names its flag.
+//! The carbon flags turned into [`carbon::Settings`](crate::carbon::Settings): the provider and
+//! its settings, the static value, staleness, PUE and embodied emissions. Every rejection names
+//! its flag.
 
 use std::time::Duration;
 
@@ -8,12 +8,13 @@ use super::checks::{
     base_url, credential, embodied, identifier, outward_postcode, positive, within,
 };
 use super::{invalid, ConfigError};
-use crate::carbon::embodied::Amortisation;
 use crate::carbon::schedule::Schedule;
 use crate::carbon::time::parse_offset;
 use crate::carbon::watttime::SignalType;
 use crate::carbon::zones::ZoneTable;
-use crate::carbon::{electricitymaps, ukgrid, watttime, FixedIntensity, Scope, Signal};
+use crate::carbon::{
+    electricitymaps, ukgrid, watttime, FixedIntensity, ProviderSettings, Scope, Settings, Signal,
+};
 use crate::cli::{CarbonFlags, Cli, Provider, ScopeFlag, SignalFlag, WattTimeSignalFlag};
 
 /// Accepted `--carbon.intensity` range in g/kWh; the dirtiest grids are near 1,100.
@@ -25,69 +26,8 @@ const REFRESH_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::f
 /// Accepted `--carbon.http-timeout` range.
 const TIMEOUT_RANGE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(300));
 
-/// Where the intensity comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ProviderConfig {
-    /// The static value.
-    Static,
-    /// Electricity Maps.
-    ElectricityMaps(electricitymaps::Settings),
-    /// WattTime.
-    WattTime(watttime::Settings),
-    /// The GB Carbon Intensity API at `url`.
-    UkGrid {
-        /// Base URL.
-        url: String,
-        /// National, region or postcode.
-        target: ukgrid::Target,
-    },
-    /// A schedule file.
-    Schedule(Schedule),
-}
-
-impl ProviderConfig {
-    /// The `provider` label value.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ProviderConfig::Static => "static",
-            ProviderConfig::ElectricityMaps(_) => "electricitymaps",
-            ProviderConfig::WattTime(_) => "watttime",
-            ProviderConfig::UkGrid { .. } => "ukgrid",
-            ProviderConfig::Schedule(_) => "schedule",
-        }
-    }
-}
-
-/// Carbon accounting settings.
-#[derive(Debug, Clone)]
-pub struct CarbonConfig {
-    /// The provider.
-    pub provider: ProviderConfig,
-    /// The static provider's value, or the fallback of the others.
-    pub static_value: FixedIntensity,
-    /// True when no intensity, zone or fallback zone was given (the world average applies).
-    pub is_default: bool,
-    /// `--carbon.pue`.
-    pub pue: f64,
-    /// `--carbon.max-age`.
-    pub max_age: Duration,
-    /// `--carbon.refresh-interval`, if given.
-    pub refresh: Option<Duration>,
-    /// `--carbon.http-timeout`.
-    pub http_timeout: Duration,
-    /// What user-given values measure.
-    pub signal: Signal,
-    /// What user-given values count.
-    pub scope: Scope,
-    /// Embodied emissions, if `--embodied.kg-per-gpu` is given.
-    pub embodied: Option<Amortisation>,
-}
-
 /// Checks the carbon flags; `env` looks up credentials.
-pub fn carbon(
-    cli: &Cli,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<CarbonConfig, ConfigError> {
+pub fn carbon(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
     let f = &cli.carbon;
     let (lo, hi) = PUE_RANGE;
     if !(lo..=hi).contains(&cli.carbon_pue) {
@@ -107,7 +47,7 @@ pub fn carbon(
         ScopeFlag::Direct => Scope::Direct,
     };
     let (static_value, is_default) = static_value(cli, signal, scope)?;
-    Ok(CarbonConfig {
+    Ok(Settings {
         provider: provider(f, scope, env)?,
         static_value,
         is_default,
@@ -253,10 +193,10 @@ fn provider(
     f: &CarbonFlags,
     scope: Scope,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<ProviderConfig, ConfigError> {
+) -> Result<ProviderSettings, ConfigError> {
     Ok(match f.provider {
-        Provider::Static => ProviderConfig::Static,
-        Provider::Electricitymaps => ProviderConfig::ElectricityMaps(electricitymaps::Settings {
+        Provider::Static => ProviderSettings::Static,
+        Provider::Electricitymaps => ProviderSettings::ElectricityMaps(electricitymaps::Settings {
             url: base_url(
                 "carbon.electricitymaps.url",
                 f.electricitymaps_url.as_deref(),
@@ -274,7 +214,7 @@ fn provider(
             )?,
             scope,
         }),
-        Provider::Watttime => ProviderConfig::WattTime(watttime::Settings {
+        Provider::Watttime => ProviderSettings::WattTime(watttime::Settings {
             url: base_url(
                 "carbon.watttime.url",
                 f.watttime_url.as_deref(),
@@ -298,7 +238,7 @@ fn provider(
                 env,
             )?,
         }),
-        Provider::Ukgrid => ProviderConfig::UkGrid {
+        Provider::Ukgrid => ProviderSettings::UkGrid {
             url: base_url(
                 "carbon.ukgrid.url",
                 f.ukgrid_url.as_deref(),
@@ -327,7 +267,7 @@ fn provider(
             };
             let offset = parse_offset(&f.schedule_utc_offset)
                 .map_err(|e| invalid("carbon.schedule.utc-offset", &f.schedule_utc_offset, e))?;
-            ProviderConfig::Schedule(
+            ProviderSettings::Schedule(
                 Schedule::load(file, offset)
                     .map_err(|e| invalid("carbon.schedule.file", file.display(), e))?,
             )
