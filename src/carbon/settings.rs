@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use super::embodied::Amortisation;
-use super::schedule::Schedule;
-use super::{electricitymaps, ukgrid, watttime, FixedIntensity, Scope, Signal};
+use super::providers::schedule::Schedule;
+use super::providers::{electricitymaps, ukgrid, watttime};
+use super::{FixedIntensity, Scope, Signal};
 
 /// Where the intensity comes from.
 #[derive(Debug, Clone, PartialEq)]

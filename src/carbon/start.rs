@@ -5,12 +5,12 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::electricitymaps::{self, ElectricityMaps};
 use super::http::Http;
+use super::providers::electricitymaps::{self, ElectricityMaps};
+use super::providers::schedule::ScheduleProvider;
+use super::providers::ukgrid::{self, UkGrid};
+use super::providers::watttime::{self, WattTime};
 use super::refresh::{Cadence, Fetch, LiveProvider};
-use super::schedule::ScheduleProvider;
-use super::ukgrid::{self, UkGrid};
-use super::watttime::{self, WattTime};
 use super::{IntensityProvider, ProviderSettings, Settings};
 use crate::clock::Clock;
 

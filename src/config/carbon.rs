@@ -8,13 +8,12 @@ use super::checks::{
     base_url, credential, embodied, identifier, outward_postcode, positive, within,
 };
 use super::{invalid, ConfigError};
-use crate::carbon::schedule::Schedule;
+use crate::carbon::providers::schedule::Schedule;
+use crate::carbon::providers::watttime::SignalType;
+use crate::carbon::providers::zones::ZoneTable;
+use crate::carbon::providers::{electricitymaps, ukgrid, watttime};
 use crate::carbon::time::parse_offset;
-use crate::carbon::watttime::SignalType;
-use crate::carbon::zones::ZoneTable;
-use crate::carbon::{
-    electricitymaps, ukgrid, watttime, FixedIntensity, ProviderSettings, Scope, Settings, Signal,
-};
+use crate::carbon::{FixedIntensity, ProviderSettings, Scope, Settings, Signal};
 use crate::cli::{CarbonFlags, Cli, Provider, ScopeFlag, SignalFlag, WattTimeSignalFlag};
 
 /// Accepted `--carbon.intensity` range in g/kWh; the dirtiest grids are near 1,100.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gpu_carbon_exporter::backend::simulated::{demo, SimulatedBackend};
-use gpu_carbon_exporter::carbon::zones::ZoneTable;
+use gpu_carbon_exporter::carbon::providers::zones::ZoneTable;
 use gpu_carbon_exporter::carbon::FixedIntensity;
 use gpu_carbon_exporter::clock::{Clock, ManualClock};
 use gpu_carbon_exporter::exposition::Exposition;

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::carbon::embodied::Amortisation;
-use crate::carbon::ukgrid::Target;
+use crate::carbon::providers::ukgrid::Target;
 use crate::config::Config;
 use clap::Parser;
 

@@ -23,11 +23,11 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde::Deserialize;
 
-use super::http::{in_range, json, FetchError, Http};
-use super::refresh::{Fetch, LiveValue};
-use super::secret::Secret;
-use super::time::parse_rfc3339;
-use super::{Scope, Signal};
+use crate::carbon::http::{in_range, json, FetchError, Http};
+use crate::carbon::refresh::{Fetch, LiveValue};
+use crate::carbon::secret::Secret;
+use crate::carbon::time::parse_rfc3339;
+use crate::carbon::{Scope, Signal};
 use crate::units::GramsPerKwh;
 
 /// The public API's base URL.

@@ -13,8 +13,8 @@ pub mod json;
 
 use std::path::Path;
 
-use super::time::{hour_of_week, hours_since_epoch, HOUR};
-use super::{FixedIntensity, Intensity, IntensityProvider, ProviderStatus, Scope, Signal};
+use crate::carbon::time::{hour_of_week, hours_since_epoch, HOUR};
+use crate::carbon::{FixedIntensity, Intensity, IntensityProvider, ProviderStatus, Scope, Signal};
 use crate::units::GramsPerKwh;
 
 /// Largest accepted value, as for `--carbon.intensity`.
