@@ -30,6 +30,11 @@ pub use settings::{ProviderSettings, Settings};
 
 use crate::units::GramsPerKwh;
 
+/// Largest intensity accepted from any source (flag, zone table, schedule file, API answer),
+/// in g/kWh. The dirtiest grids are near 1,100, so anything above this is a unit or parsing
+/// error rather than a grid, and accounting it would inflate CO2e silently.
+pub const MAX_GRAMS_PER_KWH: f64 = 2_000.0;
+
 /// What an intensity measures: the mix's average or the generator that responds to more load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {

@@ -13,11 +13,11 @@ use crate::carbon::providers::watttime::SignalType;
 use crate::carbon::providers::zones::ZoneTable;
 use crate::carbon::providers::{electricitymaps, ukgrid, watttime};
 use crate::carbon::time::parse_offset;
-use crate::carbon::{FixedIntensity, ProviderSettings, Scope, Settings, Signal};
+use crate::carbon::{FixedIntensity, ProviderSettings, Scope, Settings, Signal, MAX_GRAMS_PER_KWH};
 use crate::cli::{CarbonFlags, Cli, Provider, ScopeFlag, SignalFlag, WattTimeSignalFlag};
 
-/// Accepted `--carbon.intensity` range in g/kWh; the dirtiest grids are near 1,100.
-const INTENSITY_RANGE: (f64, f64) = (0.0, 2_000.0);
+/// Accepted `--carbon.intensity` range in g/kWh: the same limit as every other source.
+const INTENSITY_RANGE: (f64, f64) = (0.0, MAX_GRAMS_PER_KWH);
 /// Accepted `--carbon.pue` range; PUE below 1 is impossible, the worst sites are near 3.
 const PUE_RANGE: (f64, f64) = (1.0, 5.0);
 /// Accepted `--carbon.refresh-interval` range.
