@@ -15,9 +15,9 @@ pub enum ProviderSettings {
     /// The static value.
     Static,
     /// Electricity Maps.
-    ElectricityMaps(electricitymaps::Settings),
+    ElectricityMaps(electricitymaps::ElectricityMapsSettings),
     /// WattTime.
-    WattTime(watttime::Settings),
+    WattTime(watttime::WattTimeSettings),
     /// The GB Carbon Intensity API at `url`.
     UkGrid {
         /// Base URL.

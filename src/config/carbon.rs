@@ -195,25 +195,27 @@ fn provider(
 ) -> Result<ProviderSettings, ConfigError> {
     Ok(match f.provider {
         Provider::Static => ProviderSettings::Static,
-        Provider::Electricitymaps => ProviderSettings::ElectricityMaps(electricitymaps::Settings {
-            url: base_url(
-                "carbon.electricitymaps.url",
-                f.electricitymaps_url.as_deref(),
-                electricitymaps::DEFAULT_URL,
-            )?,
-            zone: identifier(
-                "carbon.electricitymaps.zone",
-                f.electricitymaps_zone.as_deref(),
-            )?,
-            token: credential(
-                "carbon.electricitymaps.token-file",
-                f.electricitymaps_token_file.as_deref(),
-                electricitymaps::TOKEN_ENV,
-                env,
-            )?,
-            scope,
-        }),
-        Provider::Watttime => ProviderSettings::WattTime(watttime::Settings {
+        Provider::Electricitymaps => {
+            ProviderSettings::ElectricityMaps(electricitymaps::ElectricityMapsSettings {
+                url: base_url(
+                    "carbon.electricitymaps.url",
+                    f.electricitymaps_url.as_deref(),
+                    electricitymaps::DEFAULT_URL,
+                )?,
+                zone: identifier(
+                    "carbon.electricitymaps.zone",
+                    f.electricitymaps_zone.as_deref(),
+                )?,
+                token: credential(
+                    "carbon.electricitymaps.token-file",
+                    f.electricitymaps_token_file.as_deref(),
+                    electricitymaps::TOKEN_ENV,
+                    env,
+                )?,
+                scope,
+            })
+        }
+        Provider::Watttime => ProviderSettings::WattTime(watttime::WattTimeSettings {
             url: base_url(
                 "carbon.watttime.url",
                 f.watttime_url.as_deref(),

@@ -71,7 +71,7 @@ impl SignalType {
 
 /// What to ask for, and as whom.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
+pub struct WattTimeSettings {
     /// Base URL, without a trailing `/`.
     pub url: String,
     /// WattTime region (`CAISO_NORTH`, …).
@@ -87,13 +87,13 @@ pub struct Settings {
 /// The fetcher, holding the current token.
 pub struct WattTime {
     http: Http,
-    settings: Settings,
+    settings: WattTimeSettings,
     token: Option<(Secret, Instant)>,
 }
 
 impl WattTime {
     /// A fetcher using `http`.
-    pub fn new(http: Http, settings: Settings) -> WattTime {
+    pub fn new(http: Http, settings: WattTimeSettings) -> WattTime {
         WattTime {
             http,
             settings,
