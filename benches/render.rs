@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use gpu_carbon_exporter::backend::simulated::SimulatedBackend;
-use gpu_carbon_exporter::carbon::zones::ZoneTable;
+use gpu_carbon_exporter::carbon::providers::zones::ZoneTable;
 use gpu_carbon_exporter::carbon::FixedIntensity;
 use gpu_carbon_exporter::clock::{Clock, ManualClock};
 use gpu_carbon_exporter::exposition::Exposition;

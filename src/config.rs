@@ -25,8 +25,6 @@ const INTERVAL_RANGE: (Duration, Duration) = (Duration::from_millis(50), Duratio
 /// Paths the exporter serves itself, which the telemetry path may not take.
 const RESERVED_PATHS: [&str; 3] = ["/", "/-/healthy", "/-/ready"];
 
-pub use carbon::{CarbonConfig, ProviderConfig};
-
 /// A flag value that can't be used.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid value {value:?} for --{flag}: {reason}")]
@@ -134,7 +132,7 @@ pub struct Config {
     /// Per-workload attribution, unless `--no-collector.attribution`.
     pub attribution: Option<AttributionConfig>,
     /// Carbon accounting settings.
-    pub carbon: CarbonConfig,
+    pub carbon: crate::carbon::Settings,
     /// `--log.level`.
     pub log_level: LogLevel,
     /// `--log.format`.
@@ -363,7 +361,7 @@ mod tests {
         assert_eq!(c.sources.sysfs, PathBuf::from("/sys"));
         assert_eq!(c.sources.estimate, EstimateSettings::default());
         assert!(c.carbon.is_default);
-        assert_eq!(c.carbon.provider, ProviderConfig::Static);
+        assert_eq!(c.carbon.provider, crate::carbon::ProviderSettings::Static);
         assert_eq!(c.carbon.static_value.intensity().zone, "WORLD");
         assert_eq!(c.carbon.max_age, Duration::from_secs(7_200));
         assert_eq!(c.carbon.embodied, None);

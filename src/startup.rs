@@ -9,8 +9,9 @@ use crate::backend::nvml::{NvmlBackend, NvmlLibrary};
 use crate::backend::rapl::RaplBackend;
 use crate::backend::simulated::SimulatedBackend;
 use crate::backend::{Backend, DeviceKind};
+use crate::carbon::ProviderSettings;
 use crate::clock::Clock;
-use crate::config::{CarbonConfig, Config, NvidiaSource, ProviderConfig, Sources};
+use crate::config::{Config, NvidiaSource, Sources};
 use crate::energy::EnergySource;
 use crate::sampler::Sampler;
 use crate::snapshot::CollectorStatus;
@@ -25,7 +26,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
-use crate::{attribution, clock, config, exposition, webconfig, StartError};
+use crate::{attribution, carbon, clock, config, exposition, webconfig, StartError};
 
 /// The attributor for `config`: `--demo` GPUs get made-up identities and pods; real ones are
 /// resolved from procfs and, where the socket is set, the kubelet's pod-resources API.
@@ -322,34 +323,34 @@ pub(crate) fn log_inventory(sampler: &Sampler, config: &Config) {
 }
 
 /// One line for the landing page: the provider, and the static value or fallback.
-pub(crate) fn describe_carbon(carbon: &CarbonConfig) -> String {
+pub(crate) fn describe_carbon(carbon: &carbon::Settings) -> String {
     let i = carbon.static_value.intensity();
     let value = format!("{} {} g/kWh ({})", i.zone, i.value.0, i.source);
     let live = match &carbon.provider {
-        ProviderConfig::Static => return format!("static: {value}"),
-        ProviderConfig::ElectricityMaps(s) => format!("Electricity Maps, zone {}", s.zone),
-        ProviderConfig::WattTime(s) => {
+        ProviderSettings::Static => return format!("static: {value}"),
+        ProviderSettings::ElectricityMaps(s) => format!("Electricity Maps, zone {}", s.zone),
+        ProviderSettings::WattTime(s) => {
             format!("WattTime {}, region {}", s.signal_type.as_str(), s.region)
         }
-        ProviderConfig::UkGrid { target, .. } => format!("GB Carbon Intensity API, {target:?}"),
-        ProviderConfig::Schedule(s) => format!("schedule {}", s.name),
+        ProviderSettings::UkGrid { target, .. } => format!("GB Carbon Intensity API, {target:?}"),
+        ProviderSettings::Schedule(s) => format!("schedule {}", s.name),
     };
     format!("{live}; fallback {value}")
 }
 
-pub(crate) fn log_carbon(carbon: &CarbonConfig) {
+pub(crate) fn log_carbon(carbon: &carbon::Settings) {
     let credentials_to = match &carbon.provider {
-        ProviderConfig::ElectricityMaps(s) => Some(&s.url),
-        ProviderConfig::WattTime(s) => Some(&s.url),
+        ProviderSettings::ElectricityMaps(s) => Some(&s.url),
+        ProviderSettings::WattTime(s) => Some(&s.url),
         _ => None,
     };
-    if let Some(url) = credentials_to.filter(|u| crate::carbon::http::exposes_credentials(u)) {
+    if let Some(url) = credentials_to.filter(|u| carbon::http::exposes_credentials(u)) {
         warn!(provider = carbon.provider.name(), url = %url, "Credentials for the intensity provider will be sent UNENCRYPTED over plain http:// to a host that is not this machine; use https:// (or a proxy on localhost)");
     }
     let i = carbon.static_value.intensity();
     let provider = carbon.provider.name();
     match &carbon.provider {
-        ProviderConfig::Static => {
+        ProviderSettings::Static => {
             info!(provider, zone = %i.zone, source = %i.source, grams_per_kwh = i.value.0, signal = i.signal.as_str(), scope = i.scope.as_str(), pue = carbon.pue, "Carbon intensity")
         }
         _ => {

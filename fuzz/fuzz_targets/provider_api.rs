@@ -3,7 +3,8 @@
 //! first byte picks the parser; the rest is the body.
 #![no_main]
 
-use gpu_carbon_exporter::carbon::{electricitymaps, ukgrid, watttime, Scope};
+use gpu_carbon_exporter::carbon::providers::{electricitymaps, ukgrid, watttime};
+use gpu_carbon_exporter::carbon::Scope;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

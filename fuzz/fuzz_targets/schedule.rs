@@ -1,8 +1,8 @@
-//! Carbon intensity schedule files, CSV and JSON (`carbon::schedule::{csv, json}::parse`):
+//! Carbon intensity schedule files, CSV and JSON (`carbon::providers::schedule::{csv, json}::parse`):
 //! refused with a line inside the file, never a panic.
 #![no_main]
 
-use gpu_carbon_exporter::carbon::schedule::{csv, json, parse_text};
+use gpu_carbon_exporter::carbon::providers::schedule::{csv, json, parse_text};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,8 +1,8 @@
-//! The carbon zone table CSV (`carbon::zones::ZoneTable::parse`): any text either parses into
+//! The carbon zone table CSV (`carbon::providers::zones::ZoneTable::parse`): any text either parses into
 //! a table with a WORLD row or is refused with a line inside the text.
 #![no_main]
 
-use gpu_carbon_exporter::carbon::zones::ZoneTable;
+use gpu_carbon_exporter::carbon::providers::zones::ZoneTable;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

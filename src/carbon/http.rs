@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use super::MAX_GRAMS_PER_KWH;
+
 /// Largest response body read, in bytes; the APIs' answers are a few kB.
 const MAX_BODY: u64 = 1 << 20;
 /// Longest `Retry-After` honoured.
@@ -35,7 +37,7 @@ pub enum FetchError {
     /// The body is not what the API documents.
     #[error("malformed response: {0}")]
     Malformed(String),
-    /// The value is outside 0–2000 g/kWh (or negative, or not a number).
+    /// The value is negative, above [`MAX_GRAMS_PER_KWH`] g/kWh, or not a number.
     #[error("value out of range: {0}")]
     OutOfRange(f64),
     /// The response holds no value for now.
@@ -123,7 +125,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// Checks that a provider's value is a usable intensity, in g/kWh.
 pub fn in_range(grams_per_kwh: f64) -> Result<f64, FetchError> {
-    if grams_per_kwh.is_finite() && (0.0..=2_000.0).contains(&grams_per_kwh) {
+    if grams_per_kwh.is_finite() && (0.0..=MAX_GRAMS_PER_KWH).contains(&grams_per_kwh) {
         Ok(grams_per_kwh)
     } else {
         Err(FetchError::OutOfRange(grams_per_kwh))
@@ -200,8 +202,8 @@ mod tests {
     #[test]
     fn range_and_identifiers() {
         assert_eq!(in_range(0.0), Ok(0.0));
-        assert_eq!(in_range(2_000.0), Ok(2_000.0));
-        for bad in [-0.5, 2_000.5, f64::NAN, f64::INFINITY] {
+        assert_eq!(in_range(MAX_GRAMS_PER_KWH), Ok(MAX_GRAMS_PER_KWH));
+        for bad in [-0.5, MAX_GRAMS_PER_KWH + 0.5, f64::NAN, f64::INFINITY] {
             assert!(in_range(bad).is_err(), "{bad}");
         }
         assert!(is_identifier("US-CAL-CISO") && is_identifier("CAISO_NORTH"));

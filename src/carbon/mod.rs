@@ -5,26 +5,35 @@
 //! it was in force. `intensity_at` runs on the sampling thread: it never does I/O. Live
 //! providers fetch in the background ([`refresh`]) and `intensity_at` reads the latest value.
 //!
-//! - [`zones`]: the built-in table of yearly country averages;
-//! - [`schedule`]: a local file of timestamped values or an hourly/weekly profile;
-//! - [`electricitymaps`], [`watttime`], [`ukgrid`]: live APIs, fetched by [`refresh`] over
-//!   [`http`], with credentials kept in [`secret::Secret`];
-//! - [`embodied`]: manufacturing emissions amortised over a GPU's service life (scope 3);
-//! - [`time`]: RFC 3339 timestamps as the APIs and schedule files write them.
+//! - [`providers`]: one module per source of intensity — [`FixedIntensity`] (a user-given value
+//!   or a row of the built-in [`providers::zones`] table), [`providers::schedule`] (a local
+//!   file), and the live APIs [`providers::electricitymaps`], [`providers::watttime`] and
+//!   [`providers::ukgrid`];
+//! - the plumbing the live providers share: [`refresh`] (background fetch, backoff, fallback),
+//!   [`http`] (the client), [`secret`] (credentials) and [`time`] (RFC 3339 timestamps as the
+//!   APIs and schedule files write them);
+//! - [`Settings`] (built from flags by `config`) and [`start`], which turns them into the
+//!   running provider;
+//! - [`embodied`]: manufacturing emissions amortised over a GPU's service life (scope 3).
 
-pub mod electricitymaps;
 pub mod embodied;
 pub mod http;
+pub mod providers;
 pub mod refresh;
-pub mod schedule;
 pub mod secret;
+mod settings;
 pub mod start;
 pub mod time;
-pub mod ukgrid;
-pub mod watttime;
-pub mod zones;
+
+pub use providers::fixed::FixedIntensity;
+pub use settings::{ProviderSettings, Settings};
 
 use crate::units::GramsPerKwh;
+
+/// Largest intensity accepted from any source (flag, zone table, schedule file, API answer),
+/// in g/kWh. The dirtiest grids are near 1,100, so anything above this is a unit or parsing
+/// error rather than a grid, and accounting it would inflate CO2e silently.
+pub const MAX_GRAMS_PER_KWH: f64 = 2_000.0;
 
 /// What an intensity measures: the mix's average or the generator that responds to more load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,94 +116,4 @@ pub trait IntensityProvider: Send {
 
     /// The provider's status as of the latest [`Self::intensity_at`] call.
     fn status(&self) -> ProviderStatus;
-}
-
-/// One value for all time: a user-given number, or a row of the built-in zone table.
-#[derive(Debug, Clone)]
-pub struct FixedIntensity {
-    intensity: Intensity,
-    first_used: Option<f64>,
-}
-
-impl FixedIntensity {
-    /// A value given with `--carbon.intensity`, average and lifecycle unless the user says
-    /// otherwise with [`Self::describing`].
-    pub fn custom(grams_per_kwh: f64) -> FixedIntensity {
-        FixedIntensity::new(Intensity {
-            value: GramsPerKwh(grams_per_kwh),
-            zone: "custom".into(),
-            provider: "static",
-            signal: Signal::Average,
-            scope: Scope::Lifecycle,
-            source: "flag".into(),
-            fallback: false,
-        })
-    }
-
-    /// A zone of the built-in table (location-based, average, lifecycle).
-    pub fn zone(zone: &zones::Zone) -> FixedIntensity {
-        FixedIntensity::new(Intensity {
-            value: GramsPerKwh(zone.grams_per_kwh),
-            zone: zone.code.clone(),
-            provider: "static",
-            signal: Signal::Average,
-            scope: Scope::Lifecycle,
-            source: format!("{}-{}", zone.source, zone.year),
-            fallback: false,
-        })
-    }
-
-    fn new(intensity: Intensity) -> FixedIntensity {
-        FixedIntensity {
-            intensity,
-            first_used: None,
-        }
-    }
-
-    /// The same value, labelled with what it measures.
-    pub fn describing(mut self, signal: Signal, scope: Scope) -> FixedIntensity {
-        self.intensity.signal = signal;
-        self.intensity.scope = scope;
-        self
-    }
-
-    /// The value and its provenance.
-    pub fn intensity(&self) -> &Intensity {
-        &self.intensity
-    }
-}
-
-impl IntensityProvider for FixedIntensity {
-    fn intensity_at(&mut self, unix: f64) -> Intensity {
-        self.first_used.get_or_insert(unix);
-        self.intensity.clone()
-    }
-
-    fn status(&self) -> ProviderStatus {
-        ProviderStatus {
-            provider: "static",
-            fetch_errors: 0,
-            last_update_unix: self.first_used,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fixed_value_is_dated_by_its_first_use() {
-        let mut fixed = FixedIntensity::custom(123.0).describing(Signal::Marginal, Scope::Direct);
-        assert_eq!(fixed.status().last_update_unix, None);
-        let i = fixed.intensity_at(100.0);
-        fixed.intensity_at(200.0);
-        assert_eq!(i.value, GramsPerKwh(123.0));
-        assert_eq!((i.signal, i.scope), (Signal::Marginal, Scope::Direct));
-        assert_eq!(
-            (i.zone.as_str(), i.provider, i.fallback),
-            ("custom", "static", false)
-        );
-        assert_eq!(fixed.status().last_update_unix, Some(100.0));
-    }
 }

@@ -5,15 +5,14 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::electricitymaps::{self, ElectricityMaps};
 use super::http::Http;
+use super::providers::electricitymaps::{self, ElectricityMaps};
+use super::providers::schedule::ScheduleProvider;
+use super::providers::ukgrid::{self, UkGrid};
+use super::providers::watttime::{self, WattTime};
 use super::refresh::{Cadence, Fetch, LiveProvider};
-use super::schedule::ScheduleProvider;
-use super::ukgrid::{self, UkGrid};
-use super::watttime::{self, WattTime};
-use super::IntensityProvider;
+use super::{IntensityProvider, ProviderSettings, Settings};
 use crate::clock::Clock;
-use crate::config::{CarbonConfig, ProviderConfig};
 
 /// Wait before the first retry of a failed fetch; it doubles up to the refresh period.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -26,50 +25,50 @@ pub struct Started {
     pub first_fetch: Option<Receiver<()>>,
 }
 
-/// Starts the provider `config` describes (spawning its refresh thread if it is live).
-pub fn start(config: &CarbonConfig, clock: Arc<dyn Clock>) -> std::io::Result<Started> {
-    let http = || Http::new(config.http_timeout);
-    let (fetcher, period): (Box<dyn Fetch>, Duration) = match &config.provider {
-        ProviderConfig::Static => {
+/// Starts the provider `settings` describe (spawning its refresh thread if it is live).
+pub fn start(settings: &Settings, clock: Arc<dyn Clock>) -> std::io::Result<Started> {
+    let http = || Http::new(settings.http_timeout);
+    let (fetcher, period): (Box<dyn Fetch>, Duration) = match &settings.provider {
+        ProviderSettings::Static => {
             return Ok(Started {
-                provider: Box::new(config.static_value.clone()),
+                provider: Box::new(settings.static_value.clone()),
                 first_fetch: None,
             })
         }
-        ProviderConfig::Schedule(schedule) => {
+        ProviderSettings::Schedule(schedule) => {
             return Ok(Started {
                 provider: Box::new(ScheduleProvider::new(
                     schedule.clone(),
-                    config.static_value.clone(),
-                    config.signal,
-                    config.scope,
+                    settings.static_value.clone(),
+                    settings.signal,
+                    settings.scope,
                 )),
                 first_fetch: None,
             })
         }
-        ProviderConfig::ElectricityMaps(s) => (
+        ProviderSettings::ElectricityMaps(s) => (
             Box::new(ElectricityMaps::new(http(), s.clone())),
             electricitymaps::PERIOD,
         ),
-        ProviderConfig::WattTime(s) => {
+        ProviderSettings::WattTime(s) => {
             (Box::new(WattTime::new(http(), s.clone())), watttime::PERIOD)
         }
-        ProviderConfig::UkGrid { url, target } => (
+        ProviderSettings::UkGrid { url, target } => (
             Box::new(UkGrid::new(http(), url.clone(), target.clone())),
             ukgrid::PERIOD,
         ),
     };
-    let period = config.refresh.unwrap_or(period);
+    let period = settings.refresh.unwrap_or(period);
     let cadence = Cadence {
         period,
         first_retry: FIRST_RETRY.min(period),
     };
     let (provider, first) = LiveProvider::spawn(
-        config.provider.name(),
+        settings.provider.name(),
         fetcher,
         cadence,
-        config.max_age,
-        config.static_value.clone(),
+        settings.max_age,
+        settings.static_value.clone(),
         clock,
     )?;
     Ok(Started {

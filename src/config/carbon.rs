@@ -1,6 +1,6 @@
-//! The carbon model's configuration: the provider and its settings, the static value (the
-//! static provider's value, or the fallback of the others), staleness, PUE and embodied
-//! emissions. Every rejection names its flag.
+//! The carbon flags turned into [`carbon::Settings`](crate::carbon::Settings): the provider and
+//! its settings, the static value, staleness, PUE and embodied emissions. Every rejection names
+//! its flag.
 
 use std::time::Duration;
 
@@ -8,16 +8,16 @@ use super::checks::{
     base_url, credential, embodied, identifier, outward_postcode, positive, within,
 };
 use super::{invalid, ConfigError};
-use crate::carbon::embodied::Amortisation;
-use crate::carbon::schedule::Schedule;
+use crate::carbon::providers::schedule::Schedule;
+use crate::carbon::providers::watttime::SignalType;
+use crate::carbon::providers::zones::ZoneTable;
+use crate::carbon::providers::{electricitymaps, ukgrid, watttime};
 use crate::carbon::time::parse_offset;
-use crate::carbon::watttime::SignalType;
-use crate::carbon::zones::ZoneTable;
-use crate::carbon::{electricitymaps, ukgrid, watttime, FixedIntensity, Scope, Signal};
+use crate::carbon::{FixedIntensity, ProviderSettings, Scope, Settings, Signal, MAX_GRAMS_PER_KWH};
 use crate::cli::{CarbonFlags, Cli, Provider, ScopeFlag, SignalFlag, WattTimeSignalFlag};
 
-/// Accepted `--carbon.intensity` range in g/kWh; the dirtiest grids are near 1,100.
-const INTENSITY_RANGE: (f64, f64) = (0.0, 2_000.0);
+/// Accepted `--carbon.intensity` range in g/kWh: the same limit as every other source.
+const INTENSITY_RANGE: (f64, f64) = (0.0, MAX_GRAMS_PER_KWH);
 /// Accepted `--carbon.pue` range; PUE below 1 is impossible, the worst sites are near 3.
 const PUE_RANGE: (f64, f64) = (1.0, 5.0);
 /// Accepted `--carbon.refresh-interval` range.
@@ -25,69 +25,8 @@ const REFRESH_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::f
 /// Accepted `--carbon.http-timeout` range.
 const TIMEOUT_RANGE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(300));
 
-/// Where the intensity comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ProviderConfig {
-    /// The static value.
-    Static,
-    /// Electricity Maps.
-    ElectricityMaps(electricitymaps::Settings),
-    /// WattTime.
-    WattTime(watttime::Settings),
-    /// The GB Carbon Intensity API at `url`.
-    UkGrid {
-        /// Base URL.
-        url: String,
-        /// National, region or postcode.
-        target: ukgrid::Target,
-    },
-    /// A schedule file.
-    Schedule(Schedule),
-}
-
-impl ProviderConfig {
-    /// The `provider` label value.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ProviderConfig::Static => "static",
-            ProviderConfig::ElectricityMaps(_) => "electricitymaps",
-            ProviderConfig::WattTime(_) => "watttime",
-            ProviderConfig::UkGrid { .. } => "ukgrid",
-            ProviderConfig::Schedule(_) => "schedule",
-        }
-    }
-}
-
-/// Carbon accounting settings.
-#[derive(Debug, Clone)]
-pub struct CarbonConfig {
-    /// The provider.
-    pub provider: ProviderConfig,
-    /// The static provider's value, or the fallback of the others.
-    pub static_value: FixedIntensity,
-    /// True when no intensity, zone or fallback zone was given (the world average applies).
-    pub is_default: bool,
-    /// `--carbon.pue`.
-    pub pue: f64,
-    /// `--carbon.max-age`.
-    pub max_age: Duration,
-    /// `--carbon.refresh-interval`, if given.
-    pub refresh: Option<Duration>,
-    /// `--carbon.http-timeout`.
-    pub http_timeout: Duration,
-    /// What user-given values measure.
-    pub signal: Signal,
-    /// What user-given values count.
-    pub scope: Scope,
-    /// Embodied emissions, if `--embodied.kg-per-gpu` is given.
-    pub embodied: Option<Amortisation>,
-}
-
 /// Checks the carbon flags; `env` looks up credentials.
-pub fn carbon(
-    cli: &Cli,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<CarbonConfig, ConfigError> {
+pub fn carbon(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
     let f = &cli.carbon;
     let (lo, hi) = PUE_RANGE;
     if !(lo..=hi).contains(&cli.carbon_pue) {
@@ -107,7 +46,7 @@ pub fn carbon(
         ScopeFlag::Direct => Scope::Direct,
     };
     let (static_value, is_default) = static_value(cli, signal, scope)?;
-    Ok(CarbonConfig {
+    Ok(Settings {
         provider: provider(f, scope, env)?,
         static_value,
         is_default,
@@ -253,28 +192,30 @@ fn provider(
     f: &CarbonFlags,
     scope: Scope,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<ProviderConfig, ConfigError> {
+) -> Result<ProviderSettings, ConfigError> {
     Ok(match f.provider {
-        Provider::Static => ProviderConfig::Static,
-        Provider::Electricitymaps => ProviderConfig::ElectricityMaps(electricitymaps::Settings {
-            url: base_url(
-                "carbon.electricitymaps.url",
-                f.electricitymaps_url.as_deref(),
-                electricitymaps::DEFAULT_URL,
-            )?,
-            zone: identifier(
-                "carbon.electricitymaps.zone",
-                f.electricitymaps_zone.as_deref(),
-            )?,
-            token: credential(
-                "carbon.electricitymaps.token-file",
-                f.electricitymaps_token_file.as_deref(),
-                electricitymaps::TOKEN_ENV,
-                env,
-            )?,
-            scope,
-        }),
-        Provider::Watttime => ProviderConfig::WattTime(watttime::Settings {
+        Provider::Static => ProviderSettings::Static,
+        Provider::Electricitymaps => {
+            ProviderSettings::ElectricityMaps(electricitymaps::ElectricityMapsSettings {
+                url: base_url(
+                    "carbon.electricitymaps.url",
+                    f.electricitymaps_url.as_deref(),
+                    electricitymaps::DEFAULT_URL,
+                )?,
+                zone: identifier(
+                    "carbon.electricitymaps.zone",
+                    f.electricitymaps_zone.as_deref(),
+                )?,
+                token: credential(
+                    "carbon.electricitymaps.token-file",
+                    f.electricitymaps_token_file.as_deref(),
+                    electricitymaps::TOKEN_ENV,
+                    env,
+                )?,
+                scope,
+            })
+        }
+        Provider::Watttime => ProviderSettings::WattTime(watttime::WattTimeSettings {
             url: base_url(
                 "carbon.watttime.url",
                 f.watttime_url.as_deref(),
@@ -298,7 +239,7 @@ fn provider(
                 env,
             )?,
         }),
-        Provider::Ukgrid => ProviderConfig::UkGrid {
+        Provider::Ukgrid => ProviderSettings::UkGrid {
             url: base_url(
                 "carbon.ukgrid.url",
                 f.ukgrid_url.as_deref(),
@@ -327,7 +268,7 @@ fn provider(
             };
             let offset = parse_offset(&f.schedule_utc_offset)
                 .map_err(|e| invalid("carbon.schedule.utc-offset", &f.schedule_utc_offset, e))?;
-            ProviderConfig::Schedule(
+            ProviderSettings::Schedule(
                 Schedule::load(file, offset)
                     .map_err(|e| invalid("carbon.schedule.file", file.display(), e))?,
             )

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 
 use clap::CommandFactory;
 
-use crate::carbon::{electricitymaps, watttime};
+use crate::carbon::providers::{electricitymaps, watttime};
 use crate::cli::Cli;
 
 /// The prefix of every variable the exporter reads.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use gpu_carbon_exporter::attribution::demo;
 use gpu_carbon_exporter::backend::simulated::SimulatedBackend;
-use gpu_carbon_exporter::carbon::zones::ZoneTable;
+use gpu_carbon_exporter::carbon::providers::zones::ZoneTable;
 use gpu_carbon_exporter::carbon::FixedIntensity;
 use gpu_carbon_exporter::clock::{Clock, ManualClock};
 use gpu_carbon_exporter::exposition::Exposition;

@@ -1,11 +1,12 @@
 //! Tests of the parent module.
 
 use super::*;
-use crate::carbon::ukgrid::Target;
+use crate::carbon::embodied::Amortisation;
+use crate::carbon::providers::ukgrid::Target;
 use crate::config::Config;
 use clap::Parser;
 
-fn config(args: &[&str], env: &[(&str, &str)]) -> Result<CarbonConfig, ConfigError> {
+fn config(args: &[&str], env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
     let cli = Cli::try_parse_from(
         ["gpu-carbon-exporter", "--demo"]
             .into_iter()
@@ -41,7 +42,7 @@ fn electricitymaps_with_token_from_env_and_fallback_zone() {
         &[(electricitymaps::TOKEN_ENV, "tok\n")],
     )
     .expect("valid");
-    let ProviderConfig::ElectricityMaps(s) = &c.provider else {
+    let ProviderSettings::ElectricityMaps(s) = &c.provider else {
         panic!("{:?}", c.provider)
     };
     assert_eq!(
@@ -72,7 +73,7 @@ fn watttime_credentials_from_files() {
         &[],
     )
     .expect("valid");
-    let ProviderConfig::WattTime(s) = &c.provider else {
+    let ProviderSettings::WattTime(s) = &c.provider else {
         panic!("{:?}", c.provider)
     };
     assert_eq!(
@@ -89,7 +90,7 @@ fn watttime_credentials_from_files() {
 #[test]
 fn ukgrid_targets() {
     let target = |args: &[&str]| match config(args, &[]).expect("valid").provider {
-        ProviderConfig::UkGrid { target, .. } => target,
+        ProviderSettings::UkGrid { target, .. } => target,
         other => panic!("{other:?}"),
     };
     assert_eq!(target(&["--carbon.provider=ukgrid"]), Target::National);
@@ -120,7 +121,7 @@ fn schedule_and_embodied() {
         &[],
     )
     .expect("valid");
-    let ProviderConfig::Schedule(s) = &c.provider else {
+    let ProviderSettings::Schedule(s) = &c.provider else {
         panic!("{:?}", c.provider)
     };
     assert_eq!((s.name.as_str(), s.utc_offset), ("s.csv", -18_000));

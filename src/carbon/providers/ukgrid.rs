@@ -18,10 +18,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::http::{in_range, json, FetchError, Http};
-use super::refresh::{Fetch, LiveValue};
-use super::time::parse_rfc3339;
-use super::{Scope, Signal};
+use crate::carbon::http::{in_range, json, FetchError, Http};
+use crate::carbon::refresh::{Fetch, LiveValue};
+use crate::carbon::time::parse_rfc3339;
+use crate::carbon::{Scope, Signal};
 
 /// The public API's base URL.
 pub const DEFAULT_URL: &str = "https://api.carbonintensity.org.uk";

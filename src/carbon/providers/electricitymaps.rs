@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::http::{in_range, json, FetchError, Http};
-use super::refresh::{Fetch, LiveValue};
-use super::secret::Secret;
-use super::time::parse_rfc3339;
-use super::{Scope, Signal};
+use crate::carbon::http::{in_range, json, FetchError, Http};
+use crate::carbon::refresh::{Fetch, LiveValue};
+use crate::carbon::secret::Secret;
+use crate::carbon::time::parse_rfc3339;
+use crate::carbon::{Scope, Signal};
 
 /// The public API's base URL.
 pub const DEFAULT_URL: &str = "https://api.electricitymaps.com/v3";
@@ -31,7 +31,7 @@ pub const TOKEN_ENV: &str = "GPU_CARBON_EXPORTER_CARBON_ELECTRICITYMAPS_TOKEN";
 
 /// What to ask for.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
+pub struct ElectricityMapsSettings {
     /// Base URL, without a trailing `/`.
     pub url: String,
     /// Electricity Maps zone key (`DE`, `US-CAL-CISO`, …).
@@ -45,12 +45,12 @@ pub struct Settings {
 /// The fetcher.
 pub struct ElectricityMaps {
     http: Http,
-    settings: Settings,
+    settings: ElectricityMapsSettings,
 }
 
 impl ElectricityMaps {
     /// A fetcher using `http`.
-    pub fn new(http: Http, settings: Settings) -> ElectricityMaps {
+    pub fn new(http: Http, settings: ElectricityMapsSettings) -> ElectricityMaps {
         ElectricityMaps { http, settings }
     }
 }

@@ -13,12 +13,11 @@ pub mod json;
 
 use std::path::Path;
 
-use super::time::{hour_of_week, hours_since_epoch, HOUR};
-use super::{FixedIntensity, Intensity, IntensityProvider, ProviderStatus, Scope, Signal};
+use crate::carbon::time::{hour_of_week, hours_since_epoch, HOUR};
+use crate::carbon::{
+    FixedIntensity, Intensity, IntensityProvider, ProviderStatus, Scope, Signal, MAX_GRAMS_PER_KWH,
+};
 use crate::units::GramsPerKwh;
-
-/// Largest accepted value, as for `--carbon.intensity`.
-const MAX_GRAMS_PER_KWH: f64 = 2_000.0;
 
 /// The entries of a schedule, in strictly increasing order of their key.
 #[derive(Debug, Clone, PartialEq)]

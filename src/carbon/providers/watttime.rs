@@ -23,11 +23,11 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde::Deserialize;
 
-use super::http::{in_range, json, FetchError, Http};
-use super::refresh::{Fetch, LiveValue};
-use super::secret::Secret;
-use super::time::parse_rfc3339;
-use super::{Scope, Signal};
+use crate::carbon::http::{in_range, json, FetchError, Http};
+use crate::carbon::refresh::{Fetch, LiveValue};
+use crate::carbon::secret::Secret;
+use crate::carbon::time::parse_rfc3339;
+use crate::carbon::{Scope, Signal};
 use crate::units::GramsPerKwh;
 
 /// The public API's base URL.
@@ -71,7 +71,7 @@ impl SignalType {
 
 /// What to ask for, and as whom.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
+pub struct WattTimeSettings {
     /// Base URL, without a trailing `/`.
     pub url: String,
     /// WattTime region (`CAISO_NORTH`, …).
@@ -87,13 +87,13 @@ pub struct Settings {
 /// The fetcher, holding the current token.
 pub struct WattTime {
     http: Http,
-    settings: Settings,
+    settings: WattTimeSettings,
     token: Option<(Secret, Instant)>,
 }
 
 impl WattTime {
     /// A fetcher using `http`.
-    pub fn new(http: Http, settings: Settings) -> WattTime {
+    pub fn new(http: Http, settings: WattTimeSettings) -> WattTime {
         WattTime {
             http,
             settings,

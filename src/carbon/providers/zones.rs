@@ -18,12 +18,12 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use crate::carbon::MAX_GRAMS_PER_KWH;
+
 /// The exact header line that must precede the data rows.
 const HEADER: &str = "code,name,grams_per_kwh,year,source";
 /// Code of the mandatory world-average row.
 const WORLD: &str = "WORLD";
-/// Largest accepted intensity, in gCO2e/kWh (no real grid is near this).
-const MAX_GRAMS_PER_KWH: f64 = 2000.0;
 
 /// One grid zone and its average carbon intensity.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,9 +56,10 @@ pub enum ZoneTableError {
     /// Column `.1` (name or source) on line `.0` is empty.
     #[error("zone table line {0}: column `{1}` is empty")]
     EmptyField(usize, &'static str),
-    /// The intensity `.1` on line `.0` is non-numeric, NaN, negative or > 2000.
+    /// The intensity `.1` on line `.0` is non-numeric, NaN, negative or above
+    /// [`MAX_GRAMS_PER_KWH`].
     #[error("zone table line {0}: invalid grams_per_kwh `{1}`: {2}")]
-    BadIntensity(usize, String, &'static str),
+    BadIntensity(usize, String, String),
     /// The year `.1` on line `.0` is not an integer within 1900..=2100.
     #[error("zone table line {0}: invalid year `{1}` (expected 1900..=2100)")]
     BadYear(usize, String),
@@ -187,7 +188,8 @@ fn parse_row(line: usize, row: &str) -> Result<Zone, ZoneTableError> {
             return Err(ZoneTableError::EmptyField(line, column));
         }
     }
-    let bad_intensity = |why| ZoneTableError::BadIntensity(line, grams.to_string(), why);
+    let bad_intensity =
+        |why: &str| ZoneTableError::BadIntensity(line, grams.to_string(), why.to_owned());
     let grams_per_kwh: f64 = grams.parse().map_err(|_| bad_intensity("not a number"))?;
     if !grams_per_kwh.is_finite() {
         return Err(bad_intensity("not a finite number"));
@@ -196,7 +198,9 @@ fn parse_row(line: usize, row: &str) -> Result<Zone, ZoneTableError> {
         return Err(bad_intensity("negative"));
     }
     if grams_per_kwh > MAX_GRAMS_PER_KWH {
-        return Err(bad_intensity("above 2000 gCO2e/kWh"));
+        return Err(bad_intensity(&format!(
+            "above {MAX_GRAMS_PER_KWH} gCO2e/kWh"
+        )));
     }
     let bad_year = || ZoneTableError::BadYear(line, year.to_string());
     let year: u16 = year.parse().map_err(|_| bad_year())?;
