@@ -50,27 +50,18 @@ pub mod state;
 pub mod units;
 pub mod webconfig;
 
-use startup::{
-    attributor, describe_carbon, log_inventory, open_collectors, persist, register_settings,
-    restore, web_security, Publisher,
-};
-
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
 use backend::nvml::InitError;
-use backend::DeviceKind;
 use clock::{Clock, SystemClock};
 use config::Config;
-use sampler::Sampler;
-use startup::deferred::Sampling;
-use state::writer::{StateHealth, StateWriter};
+use startup::Workers;
 
 /// Why the exporter could not start.
 #[derive(Debug, thiserror::Error)]
@@ -103,9 +94,23 @@ pub enum StartError {
     /// The ledger's journal could not be taken (another exporter holds it).
     #[error("--state.file: {0}")]
     State(#[from] state::journal::OpenError),
-    /// Anything else at start-up (thread creation, registry set-up).
-    #[error("{0}")]
-    Internal(String),
+    /// A background thread could not be started.
+    #[error("cannot start the {what} thread: {source}")]
+    Thread {
+        /// Which.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The metrics registry refused a collector (two with one name: a bug).
+    #[error("metrics registry: {0}")]
+    Registry(prometheus::Error),
+    /// SIGHUP could not be handled (for `--web.config.file` reloads).
+    #[error("cannot handle SIGHUP: {0}")]
+    Signal(std::io::Error),
+    /// A start-up step off the async workers panicked.
+    #[error("a start-up step panicked: {0}")]
+    Panicked(#[from] tokio::task::JoinError),
 }
 
 /// A started exporter: listeners bound, not yet serving; sampling in the background, or about to
@@ -114,111 +119,49 @@ pub struct Exporter {
     listeners: Vec<TcpListener>,
     app: Arc<http::App>,
     guard: Arc<webconfig::Guard>,
-    reloader: Option<webconfig::Reloader>,
-    sampler: Sampling,
-    writer: Option<StateWriter>,
+    workers: Workers,
     max_connections: usize,
 }
 
 impl Exporter {
-    /// Opens the collectors, logs the inventory, starts the sampler and binds the listeners.
+    /// Starts the exporter in the steps of [`startup`](crate::startup): sources, intensity,
+    /// sampler, ledger restore, server, listeners, then (once bound) the ledger's writer and
+    /// sampling.
     pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Exporter, StartError> {
-        let sources = config.sources.clone();
-        let backend_clock = Arc::clone(&clock);
-        let state_path = config.state.as_ref().map(|s| s.path.clone());
-        let ((backends, collectors), loaded) = tokio::task::spawn_blocking(move || {
-            let opened = open_collectors(&sources, backend_clock)?;
-            Ok::<_, StartError>((opened, state_path.map(|p| state::store::load(&p))))
-        })
-        .await
-        .map_err(|e| StartError::Internal(format!("collector start-up panicked: {e}")))??;
-
-        let carbon = &config.carbon;
-        let intensity = carbon::start::start(carbon, Arc::clone(&clock)).map_err(|e| {
-            StartError::Internal(format!("cannot start the carbon intensity provider: {e}"))
-        })?;
-        let settings = sampler::Settings {
-            pue: carbon.pue,
-            max_gap: (config.sample_interval * 5).max(Duration::from_secs(5)),
-            estimate: config.sources.estimate,
-            embodied: carbon.embodied,
-        };
-        let sampler = Sampler::new(backends, intensity.provider, settings, collectors.clone());
-        let mut sampler = sampler;
-        if let Some(a) = &config.attribution {
-            sampler.attribute(attributor(a, &config.sources, &sampler));
-        }
-        let health = config
-            .state
-            .as_ref()
-            .map(|_| Arc::new(StateHealth::default()));
-        let restored = match (&config.state, &health, loaded) {
-            (Some(cfg), Some(h), Some(loaded)) => {
-                Some((cfg, h, restore(&mut sampler, cfg, h, loaded, clock.now())))
-            }
-            _ => None,
-        };
-        log_inventory(&sampler, config);
-        let setup = http::landing::Setup {
-            backend: collectors
-                .iter()
-                .map(|c| {
-                    if c.up {
-                        c.name.to_string()
-                    } else {
-                        format!("{} (down)", c.name)
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-            gpus: sampler
-                .inventory()
-                .filter(|(_, d, _)| d.kind == DeviceKind::Gpu)
-                .count(),
-            carbon: describe_carbon(carbon),
-            pue: carbon.pue,
-        };
+        let opened = startup::open_sources(config, &clock).await?;
+        let intensity = startup::start_intensity(config, &clock)?;
+        let (mut sampler, pods) = startup::build_sampler(
+            config,
+            opened.backends,
+            opened.collectors.clone(),
+            intensity.provider,
+        );
+        let ledger = startup::restore_ledger(&mut sampler, config, opened.loaded, clock.now());
+        startup::log_inventory(&sampler, config);
         let (publish, snapshots) = watch::channel(None);
-        let exposition = exposition::Exposition::new(snapshots.clone(), true, health.clone())
-            .map_err(|e| StartError::Internal(format!("metrics registry: {e}")))?;
-        register_settings(config, &exposition)?;
-        let (guard, reloader) = web_security(config, &exposition)?;
-        let app = Arc::new(http::App::new(
-            exposition,
+        let server = startup::build_server(
+            config,
+            &sampler,
+            &opened.collectors,
             snapshots,
-            config.telemetry_path.clone(),
-            config.max_requests,
-            &setup,
-        ));
-        let mut listeners = Vec::new();
-        for &addr in &config.listen {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind { addr, source })?;
-            listeners.push(listener);
-        }
+            ledger.as_ref(),
+        )?;
+        let listeners = startup::bind(config).await?;
         // Start-up has succeeded: only now may files be moved aside or written.
-        let (writer, publisher) = match restored {
-            Some((cfg, h, restored)) => {
-                persist(cfg, h, restored, clock.now().unix as u64, publish)?
-            }
-            None => (None, Publisher::Direct(publish)),
-        };
-        // Begin on the live value rather than the fallback when the API answers in time
-        // (WattTime may need a login and a data call), but serve /-/healthy meanwhile.
-        let wait = carbon.http_timeout * 2 + Duration::from_secs(1);
-        let interval = config.sample_interval;
-        let sampler = Sampling::start(intensity.first_fetch, wait, move || {
-            sampler::spawn(sampler, clock, interval, move |s| publisher.publish(s))
-        })
-        .map_err(|e| StartError::Internal(format!("cannot start the sampler thread: {e}")))?;
+        let (writer, publisher) = startup::start_ledger(ledger, clock.now().unix as u64, publish)?;
+        let sampling =
+            startup::start_sampling(sampler, clock, config, intensity.first_fetch, publisher)?;
         Ok(Exporter {
             listeners,
-            app,
-            guard,
-            reloader,
-            sampler,
-            writer,
+            app: server.app,
+            guard: server.guard,
+            workers: Workers {
+                sampling,
+                writer,
+                pods,
+                reloader: server.reloader,
+                reloading: None,
+            },
             max_connections: config.max_connections,
         })
     }
@@ -231,7 +174,8 @@ impl Exporter {
             .collect()
     }
 
-    /// Serves until `shutdown` completes, drains, then stops the sampler.
+    /// Serves until `shutdown` completes; then stops the background workers in their order
+    /// (see `startup::workers`) and drains the listeners.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         for addr in self.local_addrs() {
             let host = if addr.ip().is_unspecified() {
@@ -253,27 +197,21 @@ impl Exporter {
             );
             info!(address = %addr, metrics = %url, tls, "Listening on");
         }
-        let reloading = self.reloader.map(|r| tokio::spawn(r.run()));
+        let mut workers = self.workers;
+        workers.serve();
+        // At the signal the workers stop first (sampler, final ledger flush, refreshers) while
+        // scrapes are still answered from the last snapshot; then the listeners drain.
+        let stopped = async move {
+            shutdown.await;
+            workers.stop().await;
+        };
         http::serve(
             self.listeners,
             self.app,
             self.guard,
             self.max_connections,
-            shutdown,
+            stopped,
         )
-        .await;
-        if let Some(task) = reloading {
-            task.abort();
-        }
-        let (sampler, writer) = (self.sampler, self.writer);
-        // Joining waits for the current tick, which may block on NVML, and the last state write:
-        // keep both off the workers. The writer stops after the sampler so the last tick is saved.
-        let _ = tokio::task::spawn_blocking(move || {
-            sampler.stop();
-            if let Some(w) = writer {
-                w.stop();
-            }
-        })
         .await;
         info!("Stopped");
     }

@@ -60,15 +60,15 @@ pub struct Sources {
     pub gpus: Vec<(u32, String)>,
 }
 
-/// Starts refreshing from `sources` on the current Tokio runtime. The task ends when the
-/// returned receiver and all its clones are dropped.
-pub fn spawn(sources: Sources) -> PodViews {
+/// Starts refreshing from `sources` on the current Tokio runtime; returns what it learns and
+/// the task, which its owner stops at shutdown (it also ends when every receiver is gone).
+pub fn spawn(sources: Sources) -> (PodViews, tokio::task::JoinHandle<()>) {
     let initial = PodView {
         up: sources.pod_resources.as_ref().map(|_| false),
         ..PodView::default()
     };
     let (tx, rx) = watch::channel(initial);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut was = (None, None);
         loop {
             let (view, now) = refresh(&sources, was).await;
@@ -79,7 +79,7 @@ pub fn spawn(sources: Sources) -> PodViews {
             tokio::time::sleep(sources.refresh).await;
         }
     });
-    rx
+    (rx, task)
 }
 
 type Up = (Option<bool>, Option<bool>);

@@ -1,0 +1,133 @@
+//! Opening the data sources: every enabled collector (NVML failing is fatal, the others
+//! degrade) and the attributor that splits GPU energy among workloads.
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::backend::hwmon::HwmonBackend;
+use crate::backend::nvml::{NvmlBackend, NvmlLibrary};
+use crate::backend::rapl::RaplBackend;
+use crate::backend::simulated::SimulatedBackend;
+use crate::backend::Backend;
+use crate::clock::Clock;
+use crate::config::{self, NvidiaSource, Sources};
+use crate::sampler::Sampler;
+use crate::snapshot::CollectorStatus;
+use crate::{attribution, StartError};
+
+pub(crate) type Opened = (Vec<Box<dyn Backend>>, Vec<CollectorStatus>);
+
+/// Opens every enabled collector. NVML failing is fatal (a GPU exporter that silently exports
+/// nothing is worse than one that refuses to start); hwmon and RAPL degrade to
+/// `gpu_carbon_exporter_collector_up 0` with a warning.
+pub(crate) fn open_collectors(
+    sources: &Sources,
+    clock: Arc<dyn Clock>,
+) -> Result<Opened, StartError> {
+    let mut backends: Vec<Box<dyn Backend>> = Vec::new();
+    let mut collectors = Vec::new();
+    match &sources.nvidia {
+        Some(NvidiaSource::Simulated { gpus }) => {
+            backends.push(Box::new(SimulatedBackend::new(*gpus, clock)));
+            collectors.push(CollectorStatus::new("simulated", true));
+        }
+        Some(NvidiaSource::Nvml { library }) => {
+            backends.push(open_nvml(library.as_deref())?);
+            collectors.push(CollectorStatus::new("nvml", true));
+        }
+        None => {}
+    }
+    if sources.hwmon {
+        // Numbered after NVML's GPUs so that no two GPUs share a `gpu` label.
+        let first = backends.iter().map(|b| b.devices().len()).sum::<usize>();
+        let hwmon = HwmonBackend::discover(&sources.sysfs, first as u32);
+        if hwmon.devices().is_empty() {
+            warn!(sysfs = %sources.sysfs.display(), "hwmon collector found no AMD or Intel GPU");
+        }
+        backends.push(Box::new(hwmon));
+        collectors.push(CollectorStatus::new("hwmon", true));
+    }
+    if sources.rapl {
+        match RaplBackend::discover(&sources.sysfs) {
+            Ok(rapl) => {
+                let mut status = CollectorStatus::new("rapl", true);
+                status.unreadable = rapl.unreadable().iter().map(|u| u.domain.clone()).collect();
+                backends.push(Box::new(rapl));
+                collectors.push(status);
+            }
+            Err(err) => {
+                warn!(error = %err, "RAPL collector disabled");
+                collectors.push(CollectorStatus::new("rapl", false));
+            }
+        }
+    }
+    Ok((backends, collectors))
+}
+
+pub(crate) fn open_nvml(library: Option<&std::path::Path>) -> Result<Box<dyn Backend>, StartError> {
+    let nvml = NvmlLibrary::open(library)?;
+    let library = nvml.library().to_string();
+    let driver = nvml
+        .driver_version()
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    info!(library = %library, driver = %driver, "NVML initialised");
+    let backend = NvmlBackend::discover(nvml).map_err(|source| StartError::Discover {
+        library: library.clone(),
+        source,
+    })?;
+    if backend.devices().is_empty() {
+        return Err(StartError::NoGpus { library });
+    }
+    Ok(Box::new(backend))
+}
+
+/// The attributor for `config`: `--demo` GPUs get made-up identities and pods; real ones are
+/// resolved from procfs and, where the sockets are set, the kubelet's pod-resources API and the
+/// container runtime; with the task that refreshes those (a background worker).
+pub(crate) fn attributor(
+    config: &config::AttributionConfig,
+    sources: &Sources,
+    sampler: &Sampler,
+) -> (attribution::Attributor, Option<JoinHandle<()>>) {
+    use attribution::demo;
+    use attribution::identity::{ProcResolver, Resolver};
+    if let Some(NvidiaSource::Simulated { .. }) = &sources.nvidia {
+        let gpus: Vec<_> = sampler
+            .inventory()
+            .filter(|(c, _, _)| *c == "simulated")
+            .map(|(_, d, _)| d.clone())
+            .collect();
+        info!("Attributing simulated GPUs' energy to made-up demo workloads");
+        return (demo::attributor(&config.settings, &gpus), None);
+    }
+    let resolver: Box<dyn Resolver> = Box::new(ProcResolver::new(
+        config.procfs.clone(),
+        config.rootfs.clone(),
+    ));
+    let gpus = sampler
+        .inventory()
+        .map(|(_, d, _)| (d.index, d.uuid.clone()))
+        .collect();
+    let (pods, refresh) = attribution::kubernetes::spawn(attribution::kubernetes::Sources {
+        pod_resources: config.pod_resources.clone(),
+        cri: config.cri.clone(),
+        rootfs: config.rootfs.clone(),
+        refresh: config.kubernetes_refresh,
+        gpus,
+    });
+    info!(
+        labels = ?config.settings.labels.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
+        retention = ?config.settings.retention,
+        max_series = config.settings.max_series,
+        procfs = %config.procfs.display(),
+        pod_resources = ?config.pod_resources,
+        cri = ?config.cri,
+        "Attributing GPU energy to workloads"
+    );
+    (
+        attribution::Attributor::new(&config.settings, resolver, Some(pods)),
+        Some(refresh),
+    )
+}
