@@ -8,9 +8,11 @@
 //!   trait), [`backend::hwmon`] (AMD and Intel GPUs), [`backend::rapl`] (CPU package and DRAM)
 //!   and [`backend::simulated`] (`--demo`).
 //! - [`energy`]: the pure accounting core — counter differences with reset handling, trapezoid
-//!   integration, plausibility, per-GPU ledgers of energy, idle energy and CO2e.
+//!   integration, plausibility, per-GPU ledgers of energy, idle energy and CO2e; each reading
+//!   adds one [`energy::Step`], which the attributor splits.
 //! - [`attribution`]: who used the energy — each GPU's energy and CO2e split among the
-//!   workloads on it (user, pod, Slurm job), identities from `/proc` and the kubelet.
+//!   workloads on it (user, pod, Slurm job), identities from `/proc`, the container runtime
+//!   and the kubelet.
 //! - [`carbon`]: carbon intensity providers (static, zone table, schedule file, Electricity
 //!   Maps, WattTime, GB Carbon Intensity API, refreshed in the background) and embodied
 //!   emissions.
@@ -21,11 +23,15 @@
 //! - [`http`]: the server (connections, landing page, telemetry path, health, readiness).
 //! - [`webconfig`]: `--web.config.file` (the exporter-toolkit's TLS, basic auth, headers and
 //!   rate limit), its reloads, which never lower protection, and their metrics.
-//! - [`state`]: the persistent ledger (`--state.file`).
+//! - [`state`]: the persistent ledger (`--state.file`): each sample committed to its journal
+//!   before it is served.
 //! - [`logging`], [`shutdown`], [`units`], [`duration`], [`reply`]: small shared pieces.
 //!
-//! [`Exporter::start`] wires these together (its steps are in `startup.rs`); `main` only
-//! parses, logs and exits.
+//! Imports only point down this list's layers (from the shared pieces up to `config`); the
+//! floors are in `tests/e2e/layering.rs`, which fails on an import that runs back up.
+//!
+//! [`Exporter::start`] wires these together in named steps (`startup/`), and one owner stops
+//! every background worker in a documented order; `main` only parses, logs and exits.
 
 #![warn(missing_docs)]
 
