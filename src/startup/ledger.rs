@@ -7,13 +7,14 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use super::StartError;
 use crate::sampler::Sampler;
 use crate::snapshot::Snapshot;
 use crate::state::journal::{self, Journal};
 use crate::state::store::{self, BadFile, Loaded};
 use crate::state::writer::{self, Inbox, StateHealth, StateWriter};
 use crate::state::StateFile;
-use crate::{clock, config, StartError};
+use crate::{clock, config};
 
 /// What the ledger held at start, and the files to set aside once start-up has succeeded.
 pub(crate) struct Restored {

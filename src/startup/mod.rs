@@ -1,4 +1,4 @@
-//! Start-up as a list of named steps, which [`crate::Exporter::start`] takes in this order:
+//! Start-up as a list of named steps, which `Exporter::start` (in lib.rs) takes in this order:
 //!
 //! 1. [`open_sources`]: every collector (NVML failing is fatal, the others degrade) and the
 //!    ledger as it is on disk (read only);
@@ -14,6 +14,7 @@
 //! one order at shutdown.
 
 pub(crate) mod deferred;
+mod error;
 mod inventory;
 mod ledger;
 mod server;
@@ -27,6 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use error::StartError;
 pub(crate) use inventory::log_inventory;
 pub(crate) use ledger::Publisher;
 pub(crate) use workers::Workers;
@@ -40,7 +42,7 @@ use crate::snapshot::{CollectorStatus, Published, Snapshot};
 use crate::state::store::Loaded;
 use crate::state::writer::{StateHealth, StateWriter};
 use crate::webconfig::{Guard, Reloader};
-use crate::{exposition, http, state, StartError};
+use crate::{exposition, http, state};
 use deferred::Sampling;
 
 /// What step 1 opened.

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use tracing::info;
 
+use super::StartError;
 use crate::config::Config;
-use crate::{exposition, webconfig, StartError};
+use crate::{exposition, webconfig};
 
 /// The request guard for `--web.config.file` (open HTTP without one), its reload task, and
 /// its reload metrics.

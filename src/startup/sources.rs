@@ -6,6 +6,8 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use super::StartError;
+use crate::attribution;
 use crate::backend::hwmon::HwmonBackend;
 use crate::backend::nvml::{NvmlBackend, NvmlLibrary};
 use crate::backend::rapl::RaplBackend;
@@ -15,7 +17,6 @@ use crate::clock::Clock;
 use crate::config::{self, NvidiaSource, Sources};
 use crate::sampler::Sampler;
 use crate::snapshot::CollectorStatus;
-use crate::{attribution, StartError};
 
 pub(crate) type Opened = (Vec<Box<dyn Backend>>, Vec<CollectorStatus>);
 
