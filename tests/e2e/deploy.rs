@@ -11,16 +11,17 @@
 //! - [`yamllint`]: `yamllint --strict` on every YAML file under `deploy/` and `grafana/`;
 //! - [`launch`]: every deploy file's arguments and environment, started on the real binary.
 //!
-//! This file keeps the paths and helpers they share. YAML is read through `python3` with
-//! PyYAML. A missing tool skips its test with `SKIP: <tool> not installed`, except under `CI`,
+//! This file keeps the paths and helpers they share. YAML is read with `serde_yaml_ng`. A
+//! missing tool skips its test with `SKIP: <tool> not installed`, except under `CI`,
 //! where the test fails naming the tool.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::support::{read_path, repo, tool};
@@ -69,10 +70,10 @@ fn kustomize_build_dir(dir: &str) -> Option<Vec<Value>> {
         "kubectl",
         "kubectl with kustomize v5 (google-cloud-cli's kubectl)",
     )?;
-    let py = python_yaml()?;
     let ran = run(Command::new(kubectl).arg("kustomize").arg(repo(dir)), None);
     assert!(ran.status.success(), "kubectl kustomize: {}", ran.report());
-    Some(yaml_docs(&py, &ran.stdout))
+    let docs = yaml_docs(&ran.stdout);
+    Some(docs.unwrap_or_else(|e| panic!("kubectl kustomize {dir}: YAML parse failed: {e}")))
 }
 
 /// The `(INSTRUCTION, arguments)` pairs of the Dockerfile, continuation lines joined.
@@ -128,40 +129,18 @@ fn file_name(path: &Path) -> String {
 // Tools and YAML
 
 /// The one YAML document of a file.
-fn yaml_file(py: &Path, path: &Path) -> Value {
-    let mut docs = yaml_docs(py, &read_path(path));
+fn yaml_file(path: &Path) -> Value {
+    let mut docs = yaml_docs(&read_path(path))
+        .unwrap_or_else(|e| panic!("{}: YAML parse failed: {e}", path.display()));
     assert_eq!(docs.len(), 1, "{}: want one YAML document", path.display());
     docs.remove(0)
 }
 
-/// The documents of a YAML stream, as JSON, read by PyYAML's safe loader.
-fn yaml_docs(py: &Path, text: &str) -> Vec<Value> {
-    const TO_JSON: &str = "import json, sys, yaml\n\
-        docs = [d for d in yaml.safe_load_all(sys.stdin) if d is not None]\n\
-        json.dump(docs, sys.stdout, default=str)";
-    let ran = run(Command::new(py).args(["-c", TO_JSON]), Some(text));
-    assert!(ran.status.success(), "YAML parse failed: {}", ran.report());
-    serde_json::from_str(&ran.stdout).expect("JSON from python")
-}
-
-/// `python3` if it can import PyYAML.
-fn python_yaml() -> Option<PathBuf> {
-    let hint = "python3 -m pip install pyyaml";
-    let py = tool("python3", hint)?;
-    let ran = run(Command::new(&py).args(["-c", "import yaml"]), None);
-    if ran.status.success() {
-        return Some(py);
-    }
-    missing("PyYAML", hint);
-    None
-}
-
-fn missing(what: &str, install: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{what} is required under CI and is not installed ({install})"
-    );
-    eprintln!("SKIP: {what} not installed ({install})");
+/// The non-empty documents of a YAML stream, as JSON values.
+fn yaml_docs(text: &str) -> Result<Vec<Value>, serde_yaml_ng::Error> {
+    let docs = serde_yaml_ng::Deserializer::from_str(text).map(Value::deserialize);
+    let docs: Vec<Value> = docs.collect::<Result<_, _>>()?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
 /// What a finished command printed.

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::{python_yaml, run, url_port_path, yaml_file, COMPOSE, COMPOSE_GPU, JOB, PORT};
+use super::{run, url_port_path, yaml_file, COMPOSE, COMPOSE_GPU, JOB, PORT};
 use crate::support::{repo, tool, yaml_files};
 
 const PROMETHEUS_DIR: &str = "deploy/prometheus";
@@ -30,8 +30,7 @@ fn compose_files_pass_docker_compose_config() {
 
 #[test]
 fn compose_mounts_exist_and_the_exporter_is_built_here_and_runs_demo() {
-    let Some(py) = python_yaml() else { return };
-    let compose = yaml_file(&py, &repo(COMPOSE));
+    let compose = yaml_file(&repo(COMPOSE));
     let stack = Stack::new(&compose);
     let mut problems = stack.mount_problems(&compose["volumes"]);
 
@@ -64,8 +63,7 @@ fn compose_mounts_exist_and_the_exporter_is_built_here_and_runs_demo() {
 
 #[test]
 fn compose_prometheus_uses_the_shipped_config_and_reaches_the_exporter() {
-    let Some(py) = python_yaml() else { return };
-    let compose = yaml_file(&py, &repo(COMPOSE));
+    let compose = yaml_file(&repo(COMPOSE));
     let stack = Stack::new(&compose);
     let mut problems = Vec::new();
 
@@ -75,7 +73,7 @@ fn compose_prometheus_uses_the_shipped_config_and_reaches_the_exporter() {
             "does not mount {PROMETHEUS_DIR} at /etc/prometheus"
         ));
     }
-    let config = yaml_file(&py, &repo(&format!("{PROMETHEUS_DIR}/prometheus.yml")));
+    let config = yaml_file(&repo(&format!("{PROMETHEUS_DIR}/prometheus.yml")));
     let mut scrapes_exporter = false;
     for job in config["scrape_configs"].as_array().into_iter().flatten() {
         let statics = job["static_configs"].as_array().into_iter().flatten();
@@ -111,9 +109,8 @@ fn compose_prometheus_uses_the_shipped_config_and_reaches_the_exporter() {
 
 #[test]
 fn compose_grafana_uses_the_shipped_provisioning_and_reaches_prometheus() {
-    let Some(py) = python_yaml() else { return };
-    let compose = yaml_file(&py, &repo(COMPOSE));
-    let problems = Stack::new(&compose).grafana_problems(&py);
+    let compose = yaml_file(&repo(COMPOSE));
+    let problems = Stack::new(&compose).grafana_problems();
     assert!(
         problems.is_empty(),
         "{COMPOSE}, grafana:\n{}",
@@ -123,8 +120,7 @@ fn compose_grafana_uses_the_shipped_provisioning_and_reaches_prometheus() {
 
 #[test]
 fn compose_gpu_override_reads_real_gpus_through_nvml_only() {
-    let Some(py) = python_yaml() else { return };
-    let gpu = yaml_file(&py, &repo(COMPOSE_GPU));
+    let gpu = yaml_file(&repo(COMPOSE_GPU));
     let exporter = &gpu["services"]["exporter"];
     let args = command(exporter);
     assert!(
@@ -260,13 +256,13 @@ impl Stack<'_> {
 
     /// Grafana mounts the shipped provisioning; its datasource reaches Prometheus and its
     /// dashboard provider's folder holds the dashboard.
-    fn grafana_problems(&self, py: &Path) -> Vec<String> {
+    fn grafana_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let Some(provisioning) = self.mount_source("grafana", "/etc/grafana/provisioning") else {
             return vec!["grafana does not mount a provisioning folder".into()];
         };
         for file in yaml_files(&provisioning.join("datasources").to_string_lossy()) {
-            for ds in yaml_file(py, &file)["datasources"]
+            for ds in yaml_file(&file)["datasources"]
                 .as_array()
                 .into_iter()
                 .flatten()
@@ -281,7 +277,7 @@ impl Stack<'_> {
             }
         }
         for file in yaml_files(&provisioning.join("dashboards").to_string_lossy()) {
-            for provider in yaml_file(py, &file)["providers"]
+            for provider in yaml_file(&file)["providers"]
                 .as_array()
                 .into_iter()
                 .flatten()

@@ -4,8 +4,8 @@
 use std::process::Command;
 
 use super::{
-    container_port, dockerfile_instructions, env_assignments, python_yaml, run, url_port_path,
-    yaml_file, DOCKERFILE, KUBE_ENV, KUSTOMIZE_DIR, PORT,
+    container_port, dockerfile_instructions, env_assignments, run, url_port_path, yaml_file,
+    DOCKERFILE, KUBE_ENV, KUSTOMIZE_DIR, PORT,
 };
 use crate::support::{self, repo, tool};
 
@@ -80,23 +80,21 @@ fn healthcheck_and_probes_hit_endpoints_the_binary_serves() {
     let (port, path) = url_port_path(url);
     checked.push(("Dockerfile HEALTHCHECK".into(), port, path));
 
-    if let Some(py) = python_yaml() {
-        let daemonset = yaml_file(&py, &repo(&format!("{KUSTOMIZE_DIR}/daemonset.yaml")));
-        let container = &daemonset["spec"]["template"]["spec"]["containers"][0];
-        for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
-            if container[probe].is_null() {
-                continue;
-            }
-            let get = &container[probe]["httpGet"];
-            let port = container_port(container, &get["port"]);
-            let path = get["path"].as_str().unwrap_or_default().to_string();
-            checked.push((format!("DaemonSet {probe}"), port, path));
+    let daemonset = yaml_file(&repo(&format!("{KUSTOMIZE_DIR}/daemonset.yaml")));
+    let container = &daemonset["spec"]["template"]["spec"]["containers"][0];
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if container[probe].is_null() {
+            continue;
         }
-        assert!(
-            checked.len() >= 3,
-            "DaemonSet lacks liveness/readiness probes"
-        );
+        let get = &container[probe]["httpGet"];
+        let port = container_port(container, &get["port"]);
+        let path = get["path"].as_str().unwrap_or_default().to_string();
+        checked.push((format!("DaemonSet {probe}"), port, path));
     }
+    assert!(
+        checked.len() >= 3,
+        "DaemonSet lacks liveness/readiness probes"
+    );
 
     for (what, port, path) in &checked {
         assert_eq!(*port, PORT, "{what} probes port {port}");
