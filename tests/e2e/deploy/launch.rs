@@ -12,14 +12,14 @@
 //! - the systemd `StateDirectory` (`/var/lib/gpu-carbon-exporter`) is a temp dir;
 //! - the listen port is 0 (the host part is kept), so tests never collide on 9402.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
 
 use super::{
-    dockerfile_instructions, env_assignments, kustomize_build_dir, python_yaml, read, yaml_file,
-    COMPOSE, COMPOSE_GPU, DOCKERFILE, UNIT, UNIT_ENV,
+    dockerfile_instructions, env_assignments, kustomize_build_dir, read, yaml_file, COMPOSE,
+    COMPOSE_GPU, DOCKERFILE, UNIT, UNIT_ENV,
 };
 use crate::support::{self, fake_nvml_lib, repo, temp_file, Exporter};
 
@@ -64,10 +64,7 @@ impl Launch {
 fn every_deploy_file_starts_the_real_binary_and_serves_a_scrape() {
     let mut launches = systemd();
     launches.extend(docker());
-    let py = python_yaml();
-    if let Some(py) = &py {
-        launches.extend(compose(py));
-    }
+    launches.extend(compose());
     for dir in [
         "deploy/kubernetes",
         "deploy/kubernetes-overlays/attribution",
@@ -263,9 +260,9 @@ fn docker() -> Vec<Launch> {
 
 /// The exporter service's command and environment in `compose.yaml`, and with
 /// `compose.gpu.yaml` on top (a later file's `command` replaces, `environment` merges).
-fn compose(py: &Path) -> Vec<Launch> {
-    let base = yaml_file(py, &repo(COMPOSE));
-    let gpu = yaml_file(py, &repo(COMPOSE_GPU));
+fn compose() -> Vec<Launch> {
+    let base = yaml_file(&repo(COMPOSE));
+    let gpu = yaml_file(&repo(COMPOSE_GPU));
     let service = |v: &Value| v["services"]["exporter"].clone();
     let (args, env) = service_command(&service(&base), (Vec::new(), Vec::new()));
     let alone = Launch::new(COMPOSE, args.clone(), env.clone());

@@ -1,7 +1,7 @@
 //! A real Prometheus server, started for one test and killed when dropped.
 
 use std::fs;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,11 +10,11 @@ use serde_json::Value;
 
 use super::process::{temp_path, ChildGuard, TempDir};
 use super::{PROMETHEUS_CONFIG, RULES_DIR, WAIT_LIMIT};
-use crate::support;
 use crate::support::{read_path as read, repo, yaml_files};
 
 pub struct Prometheus {
     addr: SocketAddr,
+    http: ureq::Agent,
     log_file: PathBuf,
     // Field order matters: the process is killed before its directory is removed.
     child: ChildGuard,
@@ -62,6 +62,7 @@ impl Prometheus {
             .expect("spawn prometheus");
         let mut prom = Prometheus {
             addr,
+            http: http_client(),
             log_file,
             child: ChildGuard(child),
             _dir: dir,
@@ -77,9 +78,7 @@ impl Prometheus {
             if let Some(status) = self.child.0.try_wait().expect("try_wait") {
                 panic!("prometheus exited with {status}:\n{}", self.log());
             }
-            if TcpStream::connect(self.addr).is_ok()
-                && support::request(self.addr, "GET", "/-/ready").status == 200
-            {
+            if matches!(self.get("/-/ready", &[]), Ok((200, _))) {
                 return;
             }
             assert!(
@@ -108,12 +107,26 @@ impl Prometheus {
         }
     }
 
-    fn api(&self, path: &str) -> Result<Value, String> {
-        let resp = support::request(self.addr, "GET", path);
-        let body: Value = serde_json::from_str(&resp.body)
-            .map_err(|e| format!("HTTP {}: not JSON ({e}): {}", resp.status, resp.body))?;
-        if resp.status != 200 || body["status"] != "success" {
-            return Err(format!("HTTP {}: {}", resp.status, body["error"]));
+    /// GETs `path` with the `query` parameters (percent-encoded by `ureq`): status and body.
+    fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<(u16, String), ureq::Error> {
+        let url = format!("http://{}{path}", self.addr);
+        let mut resp = self
+            .http
+            .get(&url)
+            .query_pairs(query.iter().copied())
+            .call()?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.body_mut().read_to_string()?))
+    }
+
+    fn api(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, String> {
+        let (status, text) = self
+            .get(path, query)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let body: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("HTTP {status}: not JSON ({e}): {text}"))?;
+        if status != 200 || body["status"] != "success" {
+            return Err(format!("HTTP {status}: {}", body["error"]));
         }
         Ok(body["data"].clone())
     }
@@ -125,8 +138,10 @@ impl Prometheus {
 
     /// An instant query at `time` (Unix seconds; now if `None`).
     pub fn try_query_at(&self, expr: &str, time: Option<f64>) -> Result<Vec<Value>, String> {
-        let at = time.map(|t| format!("&time={t}")).unwrap_or_default();
-        let data = self.api(&format!("/api/v1/query?query={}{at}", url_encode(expr)))?;
+        let time = time.map(|t| t.to_string());
+        let mut query = vec![("query", expr)];
+        query.extend(time.as_deref().map(|t| ("time", t)));
+        let data = self.api("/api/v1/query", &query)?;
         let result = match data["resultType"].as_str() {
             Some("vector") | Some("matrix") => data["result"].as_array().cloned(),
             Some("scalar") => Some(vec![data["result"].clone()]),
@@ -142,11 +157,16 @@ impl Prometheus {
     /// A range query from `start` to `end` (Unix seconds) every `step` seconds, as Grafana
     /// sends it; the series of the matrix.
     pub fn query_range(&self, expr: &str, start: f64, end: f64, step: f64) -> Vec<Value> {
-        let path = format!(
-            "/api/v1/query_range?query={}&start={start}&end={end}&step={step}",
-            url_encode(expr)
-        );
-        let data = self.api(&path).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        let (start, end, step) = (start.to_string(), end.to_string(), step.to_string());
+        let query = [
+            ("query", expr),
+            ("start", &start),
+            ("end", &end),
+            ("step", &step),
+        ];
+        let data = self
+            .api("/api/v1/query_range", &query)
+            .unwrap_or_else(|e| panic!("{expr}: {e}"));
         data["result"].as_array().cloned().unwrap_or_default()
     }
 
@@ -156,7 +176,7 @@ impl Prometheus {
 
     /// Every rule of every group, with `group` added.
     pub fn rules(&self) -> Vec<Value> {
-        let data = self.api("/api/v1/rules").expect("GET /api/v1/rules");
+        let data = self.api("/api/v1/rules", &[]).expect("GET /api/v1/rules");
         let mut out = Vec::new();
         for group in data["groups"].as_array().into_iter().flatten() {
             for rule in group["rules"].as_array().into_iter().flatten() {
@@ -185,13 +205,14 @@ fn free_port() -> SocketAddr {
     listener.local_addr().expect("local addr")
 }
 
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// A client for Prometheus's API: the status of a non-2xx answer is returned, not an error;
+/// no redirects, and no proxy from the environment.
+fn http_client() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .build()
+        .into()
 }
