@@ -16,7 +16,7 @@ use gpu_carbon_exporter::backend::simulated::SimulatedBackend;
 use gpu_carbon_exporter::backend::Backend;
 use gpu_carbon_exporter::carbon::FixedIntensity;
 use gpu_carbon_exporter::clock::{Clock, ManualClock};
-use gpu_carbon_exporter::sampler::{Sampler, Settings};
+use gpu_carbon_exporter::sampler::{AccountingSettings, Sampler};
 use gpu_carbon_exporter::snapshot::{CollectorStatus, Snapshot};
 use gpu_carbon_exporter::state::journal::{self, Journal};
 use gpu_carbon_exporter::state::store::write_atomic;
@@ -30,7 +30,7 @@ fn sampler(gpus: u32) -> (Sampler, Arc<ManualClock>) {
     let mut sampler = Sampler::new(
         vec![Box::new(backend)],
         Box::new(FixedIntensity::custom(400.0)),
-        Settings::with_pue(1.2),
+        AccountingSettings::with_pue(1.2),
         vec![CollectorStatus::new("simulated", true)],
     );
     let settings = gpu_carbon_exporter::attribution::Settings::default();

@@ -11,7 +11,7 @@ use gpu_carbon_exporter::carbon::providers::zones::ZoneTable;
 use gpu_carbon_exporter::carbon::FixedIntensity;
 use gpu_carbon_exporter::clock::{Clock, ManualClock};
 use gpu_carbon_exporter::exposition::Exposition;
-use gpu_carbon_exporter::sampler::{Sampler, Settings};
+use gpu_carbon_exporter::sampler::{AccountingSettings, Sampler};
 use gpu_carbon_exporter::snapshot::CollectorStatus;
 use tokio::sync::watch;
 
@@ -23,7 +23,7 @@ fn exposition(gpus: u32) -> Exposition {
     let mut sampler = Sampler::new(
         vec![Box::new(backend)],
         Box::new(FixedIntensity::zone(zone)),
-        Settings::with_pue(1.2),
+        AccountingSettings::with_pue(1.2),
         vec![CollectorStatus::new("simulated", true)],
     );
     let (publish, snapshots) = watch::channel(None);
@@ -56,7 +56,7 @@ fn tick(c: &mut Criterion) {
     let mut sampler = Sampler::new(
         vec![Box::new(backend)],
         Box::new(FixedIntensity::custom(400.0)),
-        Settings::with_pue(1.0),
+        AccountingSettings::with_pue(1.0),
         vec![CollectorStatus::new("simulated", true)],
     );
     c.bench_function("sampler_tick/8", |b| {

@@ -24,7 +24,7 @@ use crate::units::{Grams, Watts};
 
 /// Accounting settings shared by every device.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Settings {
+pub struct AccountingSettings {
     /// PUE applied to every device's energy.
     pub pue: f64,
     /// Longest interval power integration may bridge when readings are missing.
@@ -35,10 +35,10 @@ pub struct Settings {
     pub embodied: Option<Amortisation>,
 }
 
-impl Settings {
+impl AccountingSettings {
     /// `pue`, a 5 s integration gap and no estimation overrides.
-    pub fn with_pue(pue: f64) -> Settings {
-        Settings {
+    pub fn with_pue(pue: f64) -> AccountingSettings {
+        AccountingSettings {
             pue,
             max_gap: Duration::from_secs(5),
             estimate: EstimateSettings::default(),
@@ -92,7 +92,7 @@ impl Sampler {
     pub fn new(
         backends: Vec<Box<dyn Backend>>,
         intensity: Box<dyn IntensityProvider>,
-        settings: Settings,
+        settings: AccountingSettings,
         collectors: Vec<CollectorStatus>,
     ) -> Sampler {
         let sources = backends

@@ -94,7 +94,7 @@ pub(crate) fn build_sampler(
     collectors: Vec<CollectorStatus>,
     intensity: Box<dyn IntensityProvider>,
 ) -> (Sampler, Option<JoinHandle<()>>) {
-    let settings = sampler::Settings {
+    let settings = sampler::AccountingSettings {
         pue: config.carbon.pue,
         max_gap: (config.sample_interval * 5).max(Duration::from_secs(5)),
         estimate: config.sources.estimate,

@@ -12,7 +12,7 @@ use gpu_carbon_exporter::carbon::providers::zones::ZoneTable;
 use gpu_carbon_exporter::carbon::FixedIntensity;
 use gpu_carbon_exporter::clock::{Clock, ManualClock};
 use gpu_carbon_exporter::exposition::Exposition;
-use gpu_carbon_exporter::sampler::{Sampler, Settings};
+use gpu_carbon_exporter::sampler::{AccountingSettings, Sampler};
 use gpu_carbon_exporter::snapshot::CollectorStatus;
 use tokio::sync::watch;
 
@@ -28,7 +28,7 @@ fn render_simulated() -> String {
     let mut sampler = Sampler::new(
         vec![Box::new(backend)],
         Box::new(FixedIntensity::zone(zone)),
-        Settings::with_pue(1.2),
+        AccountingSettings::with_pue(1.2),
         vec![CollectorStatus::new("simulated", true)],
     );
     let gpus = sampler
