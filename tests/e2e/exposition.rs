@@ -4,10 +4,9 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{temp_file, tool, Exporter, Scrape};
+use crate::support::{pipe, temp_file, tool, Exporter, Scrape};
 
 /// What Prometheus 2.x sends.
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
@@ -158,20 +157,7 @@ fn prometheus_gets_openmetrics_that_an_independent_parser_accepts() {
         names = {s.name for s in e.samples}\n\
         assert names == {'gpu_energy_kwh_total', 'gpu_energy_kwh_created'}, names\n\
         print(len(fams), 'families')\n";
-    let mut child = Command::new(python)
-        .args(["-c", check])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(om.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("python3");
+    let out = pipe(&python, &["-c", check], om.as_bytes());
     let stderr = String::from_utf8_lossy(&out.stderr);
     if stderr.contains("No module named 'prometheus_client'") {
         assert!(

@@ -448,23 +448,30 @@ pub fn yaml_files(rel: &str) -> Vec<PathBuf> {
     files
 }
 
-/// Runs `promtool check metrics` on an exposition and asserts it reports nothing.
-pub fn assert_promtool_clean(exposition: &str) {
-    let Some(promtool) = promtool() else { return };
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
+/// Runs `program` with `args`, `input` on its standard input, and returns what it did.
+pub fn pipe(program: &std::path::Path, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn promtool");
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
     child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(exposition.as_bytes())
-        .expect("feed promtool");
-    let out = child.wait_with_output().expect("promtool output");
+        .write_all(input)
+        .unwrap_or_else(|e| panic!("feed {}: {e}", program.display()));
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("{} output: {e}", program.display()))
+}
+
+/// Runs `promtool check metrics` on an exposition and asserts it reports nothing.
+pub fn assert_promtool_clean(exposition: &str) {
+    let Some(promtool) = promtool() else { return };
+    let out = pipe(&promtool, &["check", "metrics"], exposition.as_bytes());
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
