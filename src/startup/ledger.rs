@@ -47,7 +47,7 @@ pub(crate) fn restore(
         Some(file) => {
             let n = sampler.restore(&file, now, cfg.retention);
             health.restored_devices.store(n as u64, Ordering::Relaxed);
-            info!(path = %path, devices = n, saved_at = file.written_at_unix, journal_records = loaded.replayed.applied, "Restored totals from the ledger");
+            info!(path = %path, devices = n, saved_at = file.written_at_unix, journal_records = loaded.replayed.applied, journal_records_already_saved = loaded.replayed.stale, "Restored totals from the ledger");
             file
         }
     };

@@ -17,6 +17,8 @@ use super::{SavedAttribution, SavedDevice, SavedUnattributed, SavedWorkload, Sta
 pub struct Record {
     /// When the committed snapshot was taken, Unix seconds.
     pub written_at_unix: f64,
+    /// The commit's number ([`StateFile::seq`]).
+    pub seq: u64,
     /// Devices whose saved values changed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<SavedDevice>,
@@ -32,6 +34,7 @@ impl Record {
         let as_file = StateFile {
             version: super::VERSION,
             written_at_unix: self.written_at_unix,
+            seq: self.seq,
             devices: self.devices.clone(),
             attribution: self.attribution.clone(),
         };
@@ -75,14 +78,22 @@ impl StateFile {
         });
         Record {
             written_at_unix: self.written_at_unix,
+            seq: self.seq,
             devices,
             attribution,
         }
     }
 
-    /// Applies a record: its entries replace those with the same key, new ones are added.
-    pub fn apply(&mut self, record: Record) {
+    /// Applies a record: its entries replace those with the same key, new ones are added. A
+    /// record this state already holds (its commit is not newer) changes nothing: a crash
+    /// between rewriting the state file and emptying the journal leaves older lines behind.
+    /// Returns whether it was applied.
+    pub fn apply(&mut self, record: Record) -> bool {
+        if record.seq <= self.seq {
+            return false;
+        }
         self.written_at_unix = record.written_at_unix;
+        self.seq = record.seq;
         let mut at: HashMap<String, usize> = self
             .devices
             .iter()
@@ -106,6 +117,7 @@ impl StateFile {
                 slot => *slot = Some(changed),
             }
         }
+        true
     }
 }
 
@@ -174,6 +186,7 @@ mod tests {
         StateFile {
             version: VERSION,
             written_at_unix: at,
+            seq: 0,
             devices: vec![device()],
             attribution: Some(attribution()),
         }
@@ -184,6 +197,7 @@ mod tests {
         let s = state(1.0);
         let mut later = s.clone();
         later.written_at_unix = 2.0;
+        later.seq = 1;
         let r = later.changes_since(&s);
         assert!(r.devices.is_empty());
         assert_eq!(r.attribution, None);
@@ -197,6 +211,7 @@ mod tests {
         let before = state(1.0);
         let mut after = before.clone();
         after.written_at_unix = 2.0;
+        after.seq = 1;
         after.devices[0].energy_j += 100.0;
         let mut other = device();
         other.uuid = "GPU-2".into();
@@ -217,7 +232,7 @@ mod tests {
         replayed.apply(r.clone());
         assert_eq!(replayed, after);
         // Idempotent: a record applied twice changes nothing more.
-        replayed.apply(r);
+        assert!(!replayed.apply(r), "already held");
         assert_eq!(replayed, after);
     }
 
@@ -225,6 +240,7 @@ mod tests {
     fn a_new_label_set_replaces_the_old_workloads() {
         let before = state(1.0);
         let mut after = before.clone();
+        after.seq = 1;
         let a = after.attribution.as_mut().expect("attribution");
         a.labels = vec!["user".into()];
         a.workloads[0].labels = vec!["alice".into()];
@@ -236,10 +252,12 @@ mod tests {
 
     #[test]
     fn replay_onto_nothing_recovers_the_devices() {
-        let s = state(1.0);
+        let mut s = state(1.0);
+        s.seq = 1;
         let empty = StateFile {
             version: VERSION,
             written_at_unix: 0.0,
+            seq: 0,
             devices: Vec::new(),
             attribution: None,
         };

@@ -83,6 +83,7 @@ mod tests {
         let durable = StateFile {
             version: VERSION,
             written_at_unix: 1.0,
+            seq: 0,
             devices: vec![device()],
             attribution: Some(attribution()),
         };

@@ -126,6 +126,9 @@ pub struct Replayed {
     pub applied: usize,
     /// Lines skipped: torn by a crash during an append (never served) or not a valid record.
     pub skipped: usize,
+    /// Records the state already held (left behind by a crash between a rewrite of the state
+    /// file and the emptying of the journal).
+    pub stale: usize,
 }
 
 /// Applies every complete, valid record of a journal's `text` to `state`, in order.
@@ -139,8 +142,11 @@ pub fn replay(state: &mut StateFile, text: &str) -> Replayed {
             .filter(|r| complete && r.is_valid());
         match record {
             Some(r) => {
-                state.apply(r);
-                out.applied += 1;
+                if state.apply(r) {
+                    out.applied += 1;
+                } else {
+                    out.stale += 1;
+                }
             }
             None if line.trim().is_empty() && lines.peek().is_none() => {}
             None => out.skipped += 1,
@@ -166,6 +172,7 @@ mod tests {
         StateFile {
             version: VERSION,
             written_at_unix: 0.0,
+            seq: 0,
             devices: Vec::new(),
             attribution: None,
         }
@@ -176,6 +183,7 @@ mod tests {
         d.energy_j = energy_j;
         Record {
             written_at_unix: at,
+            seq: at as u64,
             devices: vec![d],
             attribution: None,
         }

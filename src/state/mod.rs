@@ -47,6 +47,10 @@ pub struct StateFile {
     pub version: u32,
     /// When the file was written, Unix seconds.
     pub written_at_unix: f64,
+    /// The commit it holds, counted from the first: journal lines of this commit or earlier
+    /// are already in it and are not applied again (0 in files of older exporters).
+    #[serde(default)]
+    pub seq: u64,
     /// One entry per device, live or retained.
     pub devices: Vec<SavedDevice>,
     /// Per-workload totals, when attribution is enabled (absent in files of older exporters).
@@ -301,6 +305,7 @@ impl StateFile {
         StateFile {
             version: VERSION,
             written_at_unix: snapshot.taken_at_unix,
+            seq: 0,
             devices: snapshot
                 .devices
                 .iter()
@@ -318,6 +323,7 @@ impl StateFile {
         StateFile {
             version: VERSION,
             written_at_unix: 0.0,
+            seq: 0,
             devices: Vec::new(),
             attribution: None,
         }

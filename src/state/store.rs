@@ -70,6 +70,7 @@ pub fn load(path: &Path) -> Loaded {
     let mut state = base.unwrap_or_else(|| StateFile {
         version: VERSION,
         written_at_unix: 0.0,
+        seq: 0,
         devices: Vec::new(),
         attribution: None,
     });
@@ -144,6 +145,7 @@ mod tests {
         StateFile {
             version: VERSION,
             written_at_unix: at,
+            seq: 0,
             devices: vec![device()],
             attribution: None,
         }
@@ -177,6 +179,7 @@ mod tests {
         write_atomic(&path, &f.to_json().expect("valid state")).expect("write");
         let mut later = f.clone();
         later.written_at_unix = 6.0;
+        later.seq = 1;
         later.devices[0].energy_j += 42.0;
         let mut j = Journal::open(&journal::path_for(&path)).expect("journal");
         j.append(&later.changes_since(&f)).expect("append");
@@ -190,9 +193,12 @@ mod tests {
         let path = dir("corrupt").join("state.json");
         fs::write(&path, "{ not json").expect("write");
         let mut j = Journal::open(&journal::path_for(&path)).expect("journal");
-        let record: Record = file(7.0).changes_since(&StateFile {
+        let mut seventh = file(7.0);
+        seventh.seq = 1;
+        let record: Record = seventh.changes_since(&StateFile {
             version: VERSION,
             written_at_unix: 0.0,
+            seq: 0,
             devices: vec![],
             attribution: None,
         });
@@ -206,6 +212,29 @@ mod tests {
         assert_eq!(moved, path.with_file_name("state.json.corrupt-42"));
         assert_eq!(fs::read_to_string(moved).expect("kept"), "{ not json");
         assert!(!path.exists());
+    }
+
+    /// A crash after the state file was rewritten but before the journal was emptied leaves
+    /// lines the state file already holds: they are not applied again (they would put older
+    /// totals back, a served counter going down).
+    #[test]
+    fn journal_lines_older_than_the_state_file_are_not_applied() {
+        let path = dir("stale").join("state.json");
+        let mut old = file(5.0);
+        old.seq = 4;
+        let mut newer = old.clone();
+        newer.seq = 5;
+        newer.devices[0].energy_j += 100.0;
+        let mut j = Journal::open(&journal::path_for(&path)).expect("journal");
+        j.append(&old.changes_since(&file(4.0))).expect("append");
+        j.append(&newer.changes_since(&old)).expect("append");
+        let mut rewritten = newer.clone();
+        rewritten.devices[0].energy_j += 50.0;
+        rewritten.seq = 6;
+        write_atomic(&path, &rewritten.to_json().expect("valid")).expect("write");
+        let loaded = load(&path);
+        assert_eq!(loaded.state, Some(rewritten));
+        assert_eq!((loaded.replayed.applied, loaded.replayed.stale), (0, 2));
     }
 
     #[test]

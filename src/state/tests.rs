@@ -68,6 +68,7 @@ fn workload_totals_round_trip_and_are_checked() {
     let file = StateFile {
         version: VERSION,
         written_at_unix: 0.0,
+        seq: 0,
         devices: vec![],
         attribution: Some(bad),
     };
@@ -81,6 +82,7 @@ fn round_trip() {
     let file = StateFile {
         version: VERSION,
         written_at_unix: 1_800_000_001.0,
+        seq: 0,
         devices: vec![device()],
         attribution: Some(attribution()),
     };
@@ -120,6 +122,7 @@ fn refusals_say_where_and_why() {
     let file = StateFile {
         version: VERSION,
         written_at_unix: 0.0,
+        seq: 0,
         devices: vec![d],
         attribution: None,
     };

@@ -213,7 +213,8 @@ impl Committer {
     /// Makes `snapshot` durable and returns what to serve: `snapshot` itself, or, if the
     /// commit failed, `snapshot` with its counters held at the last durable values.
     fn commit(&mut self, snapshot: &Arc<Snapshot>) -> Arc<Snapshot> {
-        let file = StateFile::from_snapshot(snapshot);
+        let mut file = StateFile::from_snapshot(snapshot);
+        file.seq = self.durable.seq + 1;
         let full = match (&self.journal, self.last_full) {
             (Some(j), Some(at)) => {
                 at.elapsed() >= self.flush_interval || j.len() > MAX_JOURNAL_BYTES
