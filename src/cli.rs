@@ -5,12 +5,14 @@
 //! second stage; this module knows nothing of it.
 
 mod carbon;
+mod host;
 
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
 pub use carbon::{CarbonFlags, EmbodiedFlags, Provider, ScopeFlag, SignalFlag, WattTimeSignalFlag};
+pub use host::{HostFlags, HostScope};
 
 /// What `--version` prints after the name, as Prometheus' own tools print it.
 pub const LONG_VERSION: &str = concat!(
@@ -183,7 +185,8 @@ pub struct Cli {
     )]
     pub attribution_max_series: usize,
 
-    /// Where the host's procfs is mounted (the host's /proc inside a container, with hostPID).
+    /// Where the host's procfs is mounted (the host's /proc inside a container, with hostPID),
+    /// for attribution and the host estimate.
     #[arg(
         long = "path.procfs",
         env = "GPU_CARBON_EXPORTER_PATH_PROCFS",
@@ -250,6 +253,10 @@ pub struct Cli {
         value_name = "W"
     )]
     pub estimate_idle_watts: Option<f64>,
+
+    /// Host CPU and memory estimates.
+    #[command(flatten)]
+    pub host: HostFlags,
 
     /// File that keeps every device's energy, idle energy and CO2e totals across restarts
     /// (and the energy drawn while the exporter was down), with a journal beside it

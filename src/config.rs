@@ -10,6 +10,7 @@ mod attribution;
 mod carbon;
 mod checks;
 pub mod environment;
+mod host;
 
 use crate::cli::{Cli, LogFormat, LogLevel};
 use crate::duration;
@@ -19,6 +20,7 @@ use crate::state;
 use crate::units::Watts;
 use crate::webconfig::Security;
 pub use attribution::AttributionConfig;
+pub use host::HostEstimateConfig;
 
 /// Shortest and longest accepted `--sample.interval`.
 const INTERVAL_RANGE: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(300));
@@ -86,6 +88,8 @@ pub struct Sources {
     pub sysfs: PathBuf,
     /// Power estimation settings.
     pub estimate: EstimateSettings,
+    /// The host's CPU and memory estimate, unless off.
+    pub host_estimate: Option<HostEstimateConfig>,
 }
 
 /// `--state.*`: the persistent ledger.
@@ -225,6 +229,7 @@ fn sources(cli: &Cli) -> Result<Sources, ConfigError> {
             force: cli.estimate_force,
             model: power_model(cli.estimate_rated_watts, cli.estimate_idle_watts)?,
         },
+        host_estimate: host::config(cli)?,
     })
 }
 

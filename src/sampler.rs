@@ -15,6 +15,7 @@ use crate::backend::{Backend, DeviceError, DeviceInfo, DeviceKind, Reading};
 use crate::carbon::embodied::Amortisation;
 use crate::carbon::IntensityProvider;
 use crate::clock::{Clock, Timestamp};
+use crate::energy::host::{identify, HostEstimateSettings};
 use crate::energy::{EnergySource, EstimateSettings, Factors, Ledger, Step};
 use crate::snapshot::{
     CollectorStatus, CounterMark, DeviceSnapshot, ErrorCounts, ErrorKind, Snapshot,
@@ -31,8 +32,12 @@ pub struct AccountingSettings {
     pub max_gap: Duration,
     /// Power estimation.
     pub estimate: EstimateSettings,
+    /// The host estimate's coefficients given by flags.
+    pub host: HostEstimateSettings,
     /// Embodied emissions of each GPU, amortised while the exporter runs.
     pub embodied: Option<Amortisation>,
+    /// Embodied emissions of the host, amortised likewise (carried by its first domain).
+    pub embodied_host: Option<Amortisation>,
 }
 
 impl AccountingSettings {
@@ -42,7 +47,9 @@ impl AccountingSettings {
             pue,
             max_gap: Duration::from_secs(5),
             estimate: EstimateSettings::default(),
+            host: HostEstimateSettings::default(),
             embodied: None,
+            embodied_host: None,
         }
     }
 }
@@ -78,6 +85,7 @@ pub struct Sampler {
     intensity: Box<dyn IntensityProvider>,
     pue: f64,
     embodied: Option<Amortisation>,
+    embodied_host: Option<Amortisation>,
     started: Option<Duration>,
     collectors: Vec<CollectorStatus>,
     /// Devices from the state file that are gone, exported until their retention ends.
@@ -98,10 +106,19 @@ impl Sampler {
         let sources = backends
             .into_iter()
             .map(|backend| {
+                let host = backend
+                    .cpu_identity()
+                    .map(|cpu| settings.host.model(identify(cpu)));
                 let states = backend
                     .devices()
                     .iter()
-                    .map(|d| LiveDevice::new(source_for(d, &settings.estimate), settings.max_gap))
+                    .map(|d| {
+                        let source = match host.and_then(|m| m.for_domain(&d.name)) {
+                            Some(model) => EnergySource::Modelled(model),
+                            None => source_for(d, &settings.estimate),
+                        };
+                        LiveDevice::new(source, settings.max_gap)
+                    })
                     .collect();
                 Source { backend, states }
             })
@@ -111,6 +128,7 @@ impl Sampler {
             intensity,
             pue: settings.pue,
             embodied: settings.embodied,
+            embodied_host: settings.embodied_host,
             started: None,
             collectors,
             retained: Vec::new(),
@@ -197,9 +215,11 @@ impl Sampler {
         let intensity = self.intensity.intensity_at(now.unix);
         let carbon = self.intensity.status();
         let started = *self.started.get_or_insert(now.mono);
-        let embodied = self
-            .embodied
-            .map(|a| a.grams_after(now.mono.saturating_sub(started)));
+        let elapsed = now.mono.saturating_sub(started);
+        let embodied = Embodied {
+            gpu: self.embodied.map(|a| a.grams_after(elapsed)),
+            host: self.embodied_host.map(|a| a.grams_after(elapsed)),
+        };
         let factors = Factors {
             pue: self.pue,
             intensity: intensity.value,
@@ -232,14 +252,27 @@ impl Sampler {
         }
         self.expire(now.unix);
         let attribution = self.attribution.as_mut().map(|a| a.finish(now.unix));
-        let live = self.sources.iter().flat_map(|s| s.snapshot(embodied));
+        let mut live: Vec<_> = self
+            .sources
+            .iter()
+            .flat_map(|s| s.snapshot(embodied))
+            .collect();
+        // The host's embodied share is one figure: its first domain carries (and saves) it.
+        let mut hosts = live
+            .iter_mut()
+            .filter(|d| d.info.kind == DeviceKind::HostDomain);
+        hosts.next();
+        hosts.for_each(|d| d.embodied = None);
         Snapshot {
             taken_at_unix: now.unix,
             sample_duration: Duration::ZERO,
             intensity,
             carbon,
             pue: self.pue,
-            devices: live.chain(self.retained.iter().cloned()).collect(),
+            devices: live
+                .into_iter()
+                .chain(self.retained.iter().cloned())
+                .collect(),
             collectors: self.collectors.clone(),
             attribution,
         }
@@ -255,9 +288,19 @@ fn source_for(device: &DeviceInfo, estimate: &EstimateSettings) -> EnergySource 
     )
 }
 
+/// This run's amortised embodied shares.
+#[derive(Clone, Copy)]
+struct Embodied {
+    /// Of each GPU.
+    gpu: Option<Grams>,
+    /// Of the host.
+    host: Option<Grams>,
+}
+
 impl Source {
-    /// Each device's state; GPUs carry `embodied` (the same amortised share for every GPU).
-    fn snapshot(&self, embodied: Option<Grams>) -> impl Iterator<Item = DeviceSnapshot> + '_ {
+    /// Each device's state; GPUs carry the GPU's embodied share (the same for every GPU), host
+    /// domains the host's.
+    fn snapshot(&self, embodied: Embodied) -> impl Iterator<Item = DeviceSnapshot> + '_ {
         self.backend
             .devices()
             .iter()
@@ -274,9 +317,11 @@ impl Source {
                 counter: s.counter,
                 last_seen_unix: s.last_seen_unix,
                 created_unix: s.created_unix,
-                embodied: embodied
-                    .filter(|_| info.kind == DeviceKind::Gpu)
-                    .map(|g| Grams(s.embodied_base.0 + g.0)),
+                embodied: match info.kind {
+                    DeviceKind::Gpu => embodied.gpu,
+                    DeviceKind::HostDomain => embodied.host,
+                }
+                .map(|g| Grams(s.embodied_base.0 + g.0)),
             })
     }
 }

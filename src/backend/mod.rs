@@ -2,6 +2,7 @@
 //! answers one [`Backend::read`] per device per sampling tick. Backends do blocking I/O; the
 //! sampler calls them from its own thread, never from the HTTP workers.
 
+pub mod host_estimate;
 pub mod hwmon;
 pub mod nvml;
 pub mod rapl;
@@ -86,6 +87,9 @@ pub struct Reading {
     pub utilization: Option<f64>,
     /// Enforced power limit.
     pub power_limit: Option<Watts>,
+    /// For a host estimate domain: what its power scales with, vCPUs (`cpu`) or GiB of memory
+    /// (`memory`).
+    pub host_size: Option<f64>,
     /// Readings that are supported but failed this tick.
     pub failed: Vec<Field>,
     /// Processes on the device, once [`Backend::watch_processes`] was called; `None` where the
@@ -137,4 +141,9 @@ pub trait Backend: Send {
     /// Also lists the processes on each device from now on (for attribution). Backends that
     /// can't leave [`Reading::processes`] at `None`.
     fn watch_processes(&mut self) {}
+    /// The processor, for a backend whose devices' power is not measured but estimated by the
+    /// host model from their size and utilization (the host estimate); `None` for the others.
+    fn cpu_identity(&self) -> Option<&host_estimate::CpuIdentity> {
+        None
+    }
 }

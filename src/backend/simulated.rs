@@ -161,6 +161,7 @@ impl Backend for SimulatedBackend {
             utilization: Some(profile.utilization(t)),
             power_limit: Some(Watts(LIMIT_W)),
             failed: Vec::new(),
+            host_size: None,
             processes: self
                 .processes
                 .then(|| demo::processes(info.index, profile.utilization(t))),

@@ -1,4 +1,5 @@
-//! Embodied (manufacturing) emissions of a GPU, amortised linearly over its service life while
+//! Embodied (manufacturing) emissions of a GPU (and, with `--embodied.host-kg`, of the host
+//! without its GPUs), amortised linearly over its service life while
 //! the exporter runs: after `t` seconds of running, `grams = kg × 1000 × min(t, life) / life`.
 //! These are scope 3 emissions (capital goods) and are exported apart from the operational,
 //! scope 2 `gpu_co2e_grams_total`, so reports can show both without mixing them.
@@ -17,20 +18,21 @@ pub const SECONDS_PER_YEAR: f64 = 365.25 * 86_400.0;
 /// Default service life in years: the common depreciation period of data-centre servers.
 pub const DEFAULT_LIFETIME_YEARS: f64 = 5.0;
 
-/// One GPU's footprint and the life it is spread over.
+/// One piece of hardware's footprint (a GPU, or the host without its GPUs) and the life it is
+/// spread over.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Amortisation {
-    /// Manufacturing footprint of one GPU, kg CO2e.
-    pub kg_per_gpu: f64,
+    /// Manufacturing footprint, kg CO2e.
+    pub kg: f64,
     /// Service life the footprint is spread over.
     pub lifetime: Duration,
 }
 
 impl Amortisation {
-    /// A footprint of `kg_per_gpu` spread over `lifetime_years`.
-    pub fn new(kg_per_gpu: f64, lifetime_years: f64) -> Amortisation {
+    /// A footprint of `kg` spread over `lifetime_years`.
+    pub fn new(kg: f64, lifetime_years: f64) -> Amortisation {
         Amortisation {
-            kg_per_gpu,
+            kg,
             lifetime: Duration::from_secs_f64(lifetime_years * SECONDS_PER_YEAR),
         }
     }
@@ -41,7 +43,7 @@ impl Amortisation {
             return Grams(0.0);
         }
         let share = elapsed.min(self.lifetime).as_secs_f64() / self.lifetime.as_secs_f64();
-        Grams(self.kg_per_gpu * 1_000.0 * share)
+        Grams(self.kg * 1_000.0 * share)
     }
 }
 

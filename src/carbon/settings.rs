@@ -66,4 +66,6 @@ pub struct Settings {
     pub scope: Scope,
     /// Embodied emissions, if `--embodied.kg-per-gpu` is given.
     pub embodied: Option<Amortisation>,
+    /// Embodied emissions of the host, if `--embodied.host-kg` is given.
+    pub embodied_host: Option<Amortisation>,
 }

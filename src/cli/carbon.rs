@@ -231,4 +231,13 @@ pub struct EmbodiedFlags {
         value_name = "YEARS"
     )]
     pub lifetime_years: Option<f64>,
+
+    /// Manufacturing footprint of the host (the server without its GPUs) in kg CO2e,
+    /// amortised over the same life into gpu_host_embodied_co2e_grams_total. Default: off.
+    #[arg(
+        long = "embodied.host-kg",
+        env = "GPU_CARBON_EXPORTER_EMBODIED_HOST_KG",
+        value_name = "KG"
+    )]
+    pub host_kg: Option<f64>,
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::checks::{
-    base_url, credential, embodied, identifier, outward_postcode, positive, within,
+    base_url, credential, embodied, embodied_host, identifier, outward_postcode, positive, within,
 };
 use super::{invalid, ConfigError};
 use crate::carbon::providers::schedule::Schedule;
@@ -61,6 +61,7 @@ pub fn carbon(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
         signal,
         scope,
         embodied: embodied(&cli.embodied)?,
+        embodied_host: embodied_host(&cli.embodied)?,
     })
 }
 

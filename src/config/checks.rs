@@ -14,6 +14,8 @@ use crate::duration;
 
 /// Largest accepted `--embodied.kg-per-gpu` (a whole HGX baseboard is a few tonnes at most).
 const MAX_KG_PER_GPU: f64 = 100_000.0;
+/// Largest accepted `--embodied.host-kg` (a rack-scale system is a few tonnes at most).
+const MAX_KG_PER_HOST: f64 = 100_000.0;
 
 pub(super) fn embodied(f: &EmbodiedFlags) -> Result<Option<Amortisation>, ConfigError> {
     let years = f.lifetime_years.unwrap_or(DEFAULT_LIFETIME_YEARS);
@@ -25,10 +27,10 @@ pub(super) fn embodied(f: &EmbodiedFlags) -> Result<Option<Amortisation>, Config
         ));
     }
     match f.kg_per_gpu {
-        None if f.lifetime_years.is_some() => Err(invalid(
+        None if f.lifetime_years.is_some() && f.host_kg.is_none() => Err(invalid(
             "embodied.lifetime-years",
             years,
-            "needs --embodied.kg-per-gpu",
+            "needs --embodied.kg-per-gpu or --embodied.host-kg",
         )),
         None => Ok(None),
         Some(kg) if kg > 0.0 && kg <= MAX_KG_PER_GPU => Ok(Some(Amortisation::new(kg, years))),
@@ -36,6 +38,20 @@ pub(super) fn embodied(f: &EmbodiedFlags) -> Result<Option<Amortisation>, Config
             "embodied.kg-per-gpu",
             kg,
             format!("must be above 0 and at most {MAX_KG_PER_GPU}"),
+        )),
+    }
+}
+
+/// `--embodied.host-kg`, over the same `--embodied.lifetime-years` (checked by [`embodied`]).
+pub(super) fn embodied_host(f: &EmbodiedFlags) -> Result<Option<Amortisation>, ConfigError> {
+    let years = f.lifetime_years.unwrap_or(DEFAULT_LIFETIME_YEARS);
+    match f.host_kg {
+        None => Ok(None),
+        Some(kg) if kg > 0.0 && kg <= MAX_KG_PER_HOST => Ok(Some(Amortisation::new(kg, years))),
+        Some(kg) => Err(invalid(
+            "embodied.host-kg",
+            kg,
+            format!("must be above 0 and at most {MAX_KG_PER_HOST}"),
         )),
     }
 }
@@ -139,12 +155,12 @@ pub(super) fn host_paths(cli: &Cli) -> Vec<ConfigWarning> {
         (
             "path.procfs",
             &cli.path_procfs,
-            "attribution finds GPU processes there",
+            "attribution finds GPU processes there and the host estimate reads stat and meminfo",
         ),
         (
             "path.sysfs",
             &cli.path_sysfs,
-            "the hwmon and rapl collectors read it",
+            "the hwmon and rapl collectors and the host estimate's cgroup read it",
         ),
         (
             "path.rootfs",

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::counter::{CounterStep, CounterTracker};
+use super::interval::IntervalAverage;
 use super::plausibility::{check_power, max_energy};
 use super::trapezoid::Trapezoid;
 use super::EnergySource;
@@ -71,6 +72,7 @@ pub struct Ledger {
     /// [`Ledger::rejected`]).
     suspect: Option<(Duration, u64)>,
     trapezoid: Trapezoid,
+    interval: IntervalAverage,
     limit: Option<Watts>,
     totals: Totals,
 }
@@ -84,6 +86,7 @@ impl Ledger {
             counter: CounterTracker::default(),
             suspect: None,
             trapezoid: Trapezoid::default(),
+            interval: IntervalAverage::default(),
             limit: None,
             totals: Totals::default(),
         }
@@ -116,7 +119,8 @@ impl Ledger {
     /// step larger than the board could draw in its interval is rejected without moving the
     /// counter's base (see [`Ledger::rejected`]). Without a counter,
     /// energy is the trapezoid of the accepted power readings, or of the power model's
-    /// estimates. Energy counts as idle when the utilization reading at the end of its
+    /// estimates; the host model's estimate, from the utilization over the interval just
+    /// ended, counts as the rectangle of that interval. Energy counts as idle when the utilization reading at the end of its
     /// interval is 0.
     pub fn observe(&mut self, at: Duration, obs: &Reading, factors: Factors) -> Outcome {
         if obs.power_limit.is_some() {
@@ -125,6 +129,7 @@ impl Ledger {
         let measured = obs.power.and_then(|p| check_power(p, self.limit));
         let power = match self.source {
             EnergySource::Estimated(model) => obs.utilization.map(|u| model.power_at(u)),
+            EnergySource::Modelled(model) => model.power(obs.host_size, obs.utilization),
             _ => measured,
         };
         let mut out = Outcome {
@@ -135,6 +140,7 @@ impl Ledger {
         let integrated = self.trapezoid.step(at, power, self.max_gap);
         let energy = match (self.source, obs.energy_uj) {
             (EnergySource::Integrated | EnergySource::Estimated(_), _) => integrated,
+            (EnergySource::Modelled(_), _) => self.interval.step(at, power, self.max_gap),
             (EnergySource::Counter { wraps_at_uj }, Some(uj)) => {
                 self.counter_energy(at, uj, wraps_at_uj, integrated, &mut out)
             }

@@ -5,10 +5,14 @@
 //! - [`trapezoid`]: energy by trapezoid integration of power where no counter exists;
 //! - [`plausibility`]: which readings are physically possible;
 //! - [`estimate`]: a utilization-based power model where no sensor exists;
+//! - [`host`]: the host CPU and memory model where there is no RAPL (Cloud Carbon Footprint);
+//! - [`interval`]: energy of power figures that are already interval averages;
 //! - [`ledger`]: one device's running totals of energy, idle energy and CO2e.
 
 pub mod counter;
 pub mod estimate;
+pub mod host;
+pub mod interval;
 pub mod ledger;
 pub mod plausibility;
 pub mod trapezoid;
@@ -30,6 +34,9 @@ pub enum EnergySource {
     Integrated,
     /// Trapezoid integration of a power estimate from utilization: a model, not a measurement.
     Estimated(PowerModel),
+    /// The host model ([`host`]) of a host domain without RAPL, from its size and utilization
+    /// over each sample interval: a model, not a measurement.
+    Modelled(host::DomainModel),
     /// Nothing to measure or estimate energy from.
     Unavailable,
 }
@@ -68,7 +75,7 @@ impl EnergySource {
         match self {
             EnergySource::Counter { .. } => SourceKind::Counter,
             EnergySource::Integrated => SourceKind::Integrated,
-            EnergySource::Estimated(_) => SourceKind::Estimated,
+            EnergySource::Estimated(_) | EnergySource::Modelled(_) => SourceKind::Estimated,
             EnergySource::Unavailable => SourceKind::Unavailable,
         }
     }

@@ -16,6 +16,7 @@ pub struct Spec {
 }
 
 const GPU: &[&str] = &["gpu", "uuid"];
+const HOST: &[&str] = &["domain", "energy_source"];
 
 const fn spec(
     name: &'static str,
@@ -95,20 +96,22 @@ pub const BUILD: Spec = spec(
 );
 pub const ERRORS: Spec = spec("gpu_carbon_exporter_sample_errors_total", COUNTER, &["gpu", "kind", "uuid"],
     "Failed or rejected GPU readings by kind: device_lost, read_error, implausible_power, implausible_energy.");
-pub const HOST_ENERGY: Spec = spec("gpu_host_energy_kwh_total", COUNTER, &["domain"],
-    "Energy of a host RAPL domain (package-N: CPU package, dram-N: its memory) since the exporter started, in kWh.");
+pub const HOST_ENERGY: Spec = spec("gpu_host_energy_kwh_total", COUNTER, HOST,
+    "Energy of a host domain since the exporter started, in kWh: RAPL's package-N (CPU package) and dram-N (its memory), energy_source=counter; or, where there is no RAPL, cpu and memory, energy_source=estimated (Cloud Carbon Footprint model).");
 pub const HOST_CO2E: Spec = spec(
     "gpu_host_co2e_grams_total",
     COUNTER,
-    &["domain"],
+    HOST,
     "Estimated emissions of a host domain's energy in grams CO2e, PUE included.",
 );
 pub const HOST_POWER: Spec = spec(
     "gpu_host_power_watts",
     GAUGE,
-    &["domain"],
-    "Average power of a host domain over the latest sample interval, in watts.",
+    HOST,
+    "Average power of a host domain over the latest sample interval, in watts (the estimate where energy_source=estimated).",
 );
+pub const HOST_EMBODIED: Spec = spec("gpu_host_embodied_co2e_grams_total", COUNTER, &[],
+    "Embodied (manufacturing, scope 3) emissions of the host without its GPUs (--embodied.host-kg), amortised linearly over its service life while the exporter runs, in grams CO2e.");
 pub const HOST_ERRORS: Spec = spec(
     "gpu_carbon_exporter_host_sample_errors_total",
     COUNTER,
@@ -223,7 +226,7 @@ pub const WEB_CONFIG_LAST: Spec = spec(
 pub const WEB: [&Spec; 2] = [&WEB_CONFIG_RELOAD, &WEB_CONFIG_LAST];
 
 /// All of the above but [`WEB`], for the snapshot collector's descriptors.
-pub const ALL: [&Spec; 41] = [
+pub const ALL: [&Spec; 42] = [
     &WORKLOAD_ENERGY,
     &WORKLOAD_CO2E,
     &WORKLOAD_POWER,
@@ -252,6 +255,7 @@ pub const ALL: [&Spec; 41] = [
     &HOST_ENERGY,
     &HOST_CO2E,
     &HOST_POWER,
+    &HOST_EMBODIED,
     &HOST_ERRORS,
     &COLLECTOR_UP,
     &HOST_UNREADABLE,

@@ -224,11 +224,14 @@ fn render_state(h: &StateHealth, out: &mut Families) {
 }
 
 fn render_host(h: &DeviceSnapshot, out: &mut Families) {
-    let domain = [h.info.name.as_str()];
+    let domain = [h.info.name.as_str(), h.energy_source.as_str()];
     out.add(&HOST_ENERGY, &domain, h.totals.energy.kwh());
     out.add(&HOST_CO2E, &domain, h.totals.co2e.0);
     if let Some(p) = h.power {
         out.add(&HOST_POWER, &domain, p.0);
+    }
+    if let Some(embodied) = h.embodied {
+        out.add(&HOST_EMBODIED, &[], embodied.0);
     }
     for kind in ErrorKind::ALL {
         out.add(

@@ -90,10 +90,13 @@ pub(crate) fn log_carbon(carbon: &carbon::Settings) {
     }
     match carbon.embodied {
         Some(a) => {
-            info!(kg_per_gpu = a.kg_per_gpu, lifetime = ?a.lifetime, "Embodied emissions amortised per GPU")
+            info!(kg_per_gpu = a.kg, lifetime = ?a.lifetime, "Embodied emissions amortised per GPU")
         }
         None => {
             debug!("Embodied emissions off (set --embodied.kg-per-gpu to amortise a GPU's manufacturing footprint)")
         }
+    }
+    if let Some(a) = carbon.embodied_host {
+        info!(kg = a.kg, lifetime = ?a.lifetime, "Embodied emissions of the host amortised");
     }
 }

@@ -98,7 +98,14 @@ pub(crate) fn build_sampler(
         pue: config.carbon.pue,
         max_gap: (config.sample_interval * 5).max(Duration::from_secs(5)),
         estimate: config.sources.estimate,
+        host: config
+            .sources
+            .host_estimate
+            .as_ref()
+            .map(|h| h.settings)
+            .unwrap_or_default(),
         embodied: config.carbon.embodied,
+        embodied_host: config.carbon.embodied_host,
     };
     let mut sampler = Sampler::new(backends, intensity, settings, collectors);
     let mut pods = None;

@@ -1,5 +1,5 @@
 //! Opening the data sources: every enabled collector (NVML failing is fatal, the others
-//! degrade) and the attributor that splits GPU energy among workloads.
+//! degrade; the host estimate runs where RAPL doesn't measure) and the attributor that splits GPU energy among workloads.
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use tracing::{info, warn};
 
 use super::StartError;
 use crate::attribution;
+use crate::backend::host_estimate::HostEstimateBackend;
 use crate::backend::hwmon::HwmonBackend;
 use crate::backend::nvml::{NvmlBackend, NvmlLibrary};
 use crate::backend::rapl::RaplBackend;
@@ -15,6 +16,7 @@ use crate::backend::simulated::SimulatedBackend;
 use crate::backend::Backend;
 use crate::clock::Clock;
 use crate::config::{self, NvidiaSource, Sources};
+use crate::energy::host::identify;
 use crate::sampler::Sampler;
 use crate::snapshot::CollectorStatus;
 
@@ -50,9 +52,11 @@ pub(crate) fn open_collectors(
         backends.push(Box::new(hwmon));
         collectors.push(CollectorStatus::new("hwmon", true));
     }
+    let mut rapl_read = false;
     if sources.rapl {
         match RaplBackend::discover(&sources.sysfs) {
             Ok(rapl) => {
+                rapl_read = true;
                 let mut status = CollectorStatus::new("rapl", true);
                 status.unreadable = rapl.unreadable().iter().map(|u| u.domain.clone()).collect();
                 backends.push(Box::new(rapl));
@@ -64,7 +68,43 @@ pub(crate) fn open_collectors(
             }
         }
     }
+    if let Some(host) = &sources.host_estimate {
+        if rapl_read && !host.force {
+            info!("RAPL measures the host's CPU and memory: no host estimate (--estimate.host.force estimates anyway)");
+        } else {
+            let (backend, status) = open_host_estimate(host);
+            backends.extend(backend);
+            collectors.push(status);
+        }
+    }
     Ok((backends, collectors))
+}
+
+/// The host estimate, or why it could not start (degraded to `collector_up 0`).
+fn open_host_estimate(
+    host: &config::HostEstimateConfig,
+) -> (Option<Box<dyn Backend>>, CollectorStatus) {
+    match HostEstimateBackend::discover(&host.procfs, host.cgroup.as_deref()) {
+        Ok(b) => {
+            let cpu = b.cpu_identity().cloned().unwrap_or_default();
+            let arch = identify(&cpu);
+            let m = host.settings.model(arch);
+            info!(
+                cpu = %cpu.model_name,
+                microarchitecture = arch.map_or("unknown (average coefficients)", |a| a.name()),
+                min_watts_per_vcpu = m.cpu.min.0,
+                max_watts_per_vcpu = m.cpu.max.0,
+                memory_watts_per_gib = m.memory_watts_per_gib,
+                "Host CPU and memory power is ESTIMATED (Cloud Carbon Footprint model); series are labelled energy_source=\"estimated\""
+            );
+            let backend: Box<dyn Backend> = Box::new(b);
+            (Some(backend), CollectorStatus::new("host_estimate", true))
+        }
+        Err(err) => {
+            warn!(error = %err, "Host estimate disabled");
+            (None, CollectorStatus::new("host_estimate", false))
+        }
+    }
 }
 
 pub(crate) fn open_nvml(library: Option<&std::path::Path>) -> Result<Box<dyn Backend>, StartError> {

@@ -12,6 +12,7 @@ mod cli;
 mod deploy;
 mod exposition;
 mod golden;
+mod host_estimate;
 mod http;
 mod layering;
 mod nvml;
