@@ -2,8 +2,9 @@
 //!
 //! - `promtool` checks the shipped config and rules and runs their unit tests; a line-based scan
 //!   makes sure those unit tests cover every alert (firing and not) and every recording rule.
-//! - The dashboard JSON is linted: unique panel ids, a unit and the `${datasource}` variable on
-//!   every panel, no hard-coded datasource UIDs, the template variables wired into every query.
+//! - The dashboard JSONs (the main one, and the monthly report in `observability/monthly.rs`)
+//!   are linted: unique panel ids, a unit and the `${datasource}` variable on every panel, no
+//!   hard-coded datasource UIDs, the template variables wired into every query.
 //! - End to end: the exporter (`--demo`) and a real Prometheus on 127.0.0.1 with the shipped
 //!   scrape config and rules; every panel query must return data and every rule evaluate cleanly.
 //!
@@ -11,6 +12,7 @@
 //! except under `CI`, where they fail.
 
 mod dashboard;
+mod monthly;
 mod process;
 mod prometheus;
 mod rules;
@@ -159,7 +161,8 @@ fn dashboard_queries_and_rules_work_against_real_prometheus() {
     let Some(prometheus_bin) = tool("prometheus", "apt-get install prometheus") else {
         return;
     };
-    // RAPL from the sysfs fixture gives the host panels data too.
+    // RAPL from the sysfs fixture gives the host panels data too, and the host estimate
+    // (forced beside RAPL, on this machine's /proc) the estimated columns of the monthly report.
     let sysfs = format!(
         "--path.sysfs={}/tests/fixtures/sysfs",
         env!("CARGO_MANIFEST_DIR")
@@ -170,6 +173,9 @@ fn dashboard_queries_and_rules_work_against_real_prometheus() {
             "--sample.interval=200ms",
             "--collector.rapl",
             "--embodied.kg-per-gpu=1000",
+            "--embodied.host-kg=1000",
+            "--collector.host-estimate",
+            "--estimate.host.force",
             &sysfs,
         ],
         &[],
@@ -264,6 +270,7 @@ fn dashboard_queries_and_rules_work_against_real_prometheus() {
         }
     }
     failures.extend(current_bucket_problems(&prom, &dash));
+    failures.extend(monthly::query_failures(&prom, &exporter.addr.to_string()));
     for recipe in doc_recipes() {
         if let Err(why) = prom.try_query(&recipe) {
             failures.push(format!("{DOCS} recipe: {why}\n    {recipe}"));
