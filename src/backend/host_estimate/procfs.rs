@@ -90,12 +90,13 @@ pub fn parse_meminfo(text: &str) -> Option<u64> {
         .and_then(|kb| kb.checked_mul(1024))
 }
 
-/// cgroup v2 `cpu.max` ("QUOTA PERIOD" or "max PERIOD"): the CPUs' worth of time allowed.
+/// cgroup v2 `cpu.max` ("QUOTA PERIOD" or "max PERIOD", in µs): the CPUs' worth of time
+/// allowed; `None` for no limit or anything but two positive integers.
 pub fn parse_cpu_max(text: &str) -> Option<f64> {
     let mut fields = text.split_whitespace();
-    let quota: f64 = fields.next()?.parse().ok()?;
-    let period: f64 = fields.next().unwrap_or("100000").parse().ok()?;
-    (quota > 0.0 && period > 0.0).then(|| quota / period)
+    let quota: u64 = fields.next()?.parse().ok()?;
+    let period: u64 = fields.next().unwrap_or("100000").parse().ok()?;
+    (quota > 0 && period > 0).then(|| quota as f64 / period as f64)
 }
 
 /// cgroup v2 `cpuset.cpus.effective` ("0-3,8"): how many CPUs it lists.
@@ -157,6 +158,9 @@ mod tests {
         assert_eq!(parse_meminfo("MemFree: 1 kB\n"), None);
         assert_eq!(parse_cpu_max("max 100000\n"), None);
         assert_eq!(parse_cpu_max("250000 100000\n"), Some(2.5));
+        assert_eq!(parse_cpu_max("5 inf"), None);
+        assert_eq!(parse_cpu_max("1.5 1"), None);
+        assert_eq!(parse_cpu_max("0 100000"), None);
         assert_eq!(parse_cpuset("0-3,8\n"), Some(5));
         assert_eq!(parse_cpuset("3-1"), None);
         assert_eq!(parse_cpuset(""), None);

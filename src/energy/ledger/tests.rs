@@ -337,3 +337,44 @@ fn unavailable_accrues_nothing() {
     }
     assert_eq!(l.totals(), Totals::default());
 }
+
+/// The host model: each interval's estimate (from its utilization and vCPUs) times its length,
+/// so a load change lands in the interval where it happened; a reading without what the model
+/// needs adds nothing and the next one covers both intervals.
+#[test]
+fn host_model_energy_is_the_rectangle_of_each_interval() {
+    use crate::energy::host::{CpuCoefficients, DomainModel};
+    let cpu = DomainModel::Cpu(CpuCoefficients {
+        min: Watts(1.0),
+        max: Watts(3.0),
+    });
+    let mut l = Ledger::new(EnergySource::Modelled(cpu), GAP);
+    let host = |vcpus: Option<f64>, u: Option<f64>| crate::backend::Reading {
+        host_size: vcpus,
+        utilization: u,
+        ..Default::default()
+    };
+    assert_eq!(
+        l.observe(at(0.0), &host(Some(4.0), Some(0.5)), F)
+            .step
+            .energy,
+        Joules(0.0)
+    );
+    // 4 × (1 + 0.5 × 2) = 8 W over 1 s, then 4 × (1 + 2) = 12 W over the next.
+    let out = l.observe(at(1.0), &host(Some(4.0), Some(0.5)), F);
+    assert_eq!(
+        (out.power, out.step.energy),
+        (Some(Watts(8.0)), Joules(8.0))
+    );
+    let out = l.observe(at(2.0), &host(Some(4.0), Some(1.0)), F);
+    assert_eq!(out.step.energy, Joules(12.0));
+    // No utilization: no power, nothing added; the next reading covers both seconds.
+    assert_eq!(l.observe(at(3.0), &host(Some(4.0), None), F).power, None);
+    let out = l.observe(at(4.0), &host(Some(2.0), Some(0.0)), F);
+    assert_eq!(out.step.energy, Joules(4.0));
+    assert_eq!(l.totals().energy, Joules(24.0));
+    assert!(close(
+        l.totals().co2e.0,
+        24.0 / JOULES_PER_KWH * 1.5 * 400.0
+    ));
+}
