@@ -43,7 +43,8 @@ pub struct HostFlags {
         long = "estimate.host.scope",
         env = "GPU_CARBON_EXPORTER_ESTIMATE_HOST_SCOPE",
         value_enum,
-        default_value = "cgroup"
+        default_value = "cgroup",
+        value_name = "SCOPE"
     )]
     pub host_scope: HostScope,
 
