@@ -2,7 +2,8 @@
 //! GPU, with exact conservation (Σ workloads + unattributed = device).
 //!
 //! - [`split`]: the pure split policy (SM-utilization shares, else equal shares);
-//! - [`cgroup`], [`identity`]: who a PID is (user, container, pod UID and QoS, Slurm job);
+//! - [`cgroup`], [`identity`], [`users`]: who a PID is (user through NSS or passwd, container,
+//!   pod UID and QoS, Slurm job);
 //! - [`recent`]: the latest per-process SM samples, reused between NVML's sample periods;
 //! - [`kubernetes`]: pod and container names (CRI, log directories) and GPU assignments
 //!   (kubelet pod-resources);
@@ -21,6 +22,7 @@ pub mod identity;
 pub mod kubernetes;
 pub mod recent;
 pub mod split;
+pub mod users;
 pub mod workloads;
 
 use std::collections::{HashMap, HashSet};

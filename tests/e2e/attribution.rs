@@ -6,6 +6,7 @@
 mod kubelet;
 mod own_pod;
 mod splits;
+mod users;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -105,6 +106,16 @@ power = const:100
 }
 
 pub(crate) fn start(host: &Host, scenario: &str, extra: &[&str]) -> Exporter {
+    start_with_env(host, scenario, extra, &[])
+}
+
+/// [`start`] with more environment variables for the exporter.
+pub(crate) fn start_with_env(
+    host: &Host,
+    scenario: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Exporter {
     let file = temp_file("attribution.scenario", scenario);
     let lib = fake_nvml_lib();
     let own_interval = extra.iter().any(|a| a.starts_with("--sample.interval"));
@@ -120,13 +131,18 @@ pub(crate) fn start(host: &Host, scenario: &str, extra: &[&str]) -> Exporter {
     if own_interval {
         args.remove(1);
     }
-    args.extend(host.args());
+    // A flag given in `extra` replaces the fake host's (e.g. `--path.rootfs=/`).
+    let given = |a: &String| {
+        extra
+            .iter()
+            .any(|e| e.split('=').next() == a.split('=').next())
+    };
+    args.extend(host.args().into_iter().filter(|a| !given(a)));
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let exporter = Exporter::start(
-        &args,
-        &[("FAKE_NVML_SCENARIO", file.to_str().expect("utf-8 path"))],
-    );
+    let mut envs = vec![("FAKE_NVML_SCENARIO", file.to_str().expect("utf-8 path"))];
+    envs.extend_from_slice(env);
+    let exporter = Exporter::start(&args, &envs);
     exporter.wait_ready();
     exporter
 }
