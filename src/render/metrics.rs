@@ -197,12 +197,18 @@ pub const UNATTRIBUTED_CO2E: Spec = spec(
     GPU,
     "Emissions of gpu_unattributed_energy_kwh_total, in grams CO2e.",
 );
-pub const ATTRIBUTION_SERIES: Spec = spec(
-    "gpu_carbon_exporter_attribution_series",
+pub const ATTRIBUTION_SERIES: Spec = spec("gpu_carbon_exporter_attribution_series", GAUGE, &[],
+    "Workload series exported now (live and retained), the _overflow_ series not counted; at most gpu_carbon_exporter_attribution_max_series.");
+pub const ATTRIBUTION_MAX_SERIES: Spec = spec(
+    "gpu_carbon_exporter_attribution_max_series",
     GAUGE,
     &[],
-    "Workload series exported (live and retained), against --attribution.max-series.",
+    "--attribution.max-series: the most workload series; new workloads past it are counted in the _overflow_ series.",
 );
+pub const ATTRIBUTION_FOLDED: Spec = spec("gpu_carbon_exporter_attribution_overflow_workloads", GAUGE, &[],
+    "Workloads counted in an _overflow_ series because the cap was reached, live or ended within --attribution.retention. Above 0: raise --attribution.max-series or use fewer labels.");
+pub const KUBERNETES_ALLOCATION: Spec = spec("gpu_kubernetes_allocation_info", GAUGE, &["container", "gpu", "namespace", "pod", "uuid"],
+    "A container the kubelet gave this GPU (pod-resources API: device plugin IDs, time-slicing replicas, index IDs and DRA devices); always 1. Who was given a GPU, not who used it: join with gpu_unattributed_energy_kwh_total for allocated-but-idle energy.");
 pub const KUBERNETES_UP: Spec = spec("gpu_carbon_exporter_kubernetes_pod_resources_up", GAUGE, &[],
     "1 if the kubelet pod-resources API answered at the latest refresh; 0 if not, and pods are then labelled by UID only.");
 
@@ -223,13 +229,16 @@ pub const WEB_CONFIG_LAST: Spec = spec(
 pub const WEB: [&Spec; 2] = [&WEB_CONFIG_RELOAD, &WEB_CONFIG_LAST];
 
 /// All of the above but [`WEB`], for the snapshot collector's descriptors.
-pub const ALL: [&Spec; 41] = [
+pub const ALL: [&Spec; 44] = [
     &WORKLOAD_ENERGY,
     &WORKLOAD_CO2E,
     &WORKLOAD_POWER,
     &UNATTRIBUTED_ENERGY,
     &UNATTRIBUTED_CO2E,
     &ATTRIBUTION_SERIES,
+    &ATTRIBUTION_MAX_SERIES,
+    &ATTRIBUTION_FOLDED,
+    &KUBERNETES_ALLOCATION,
     &KUBERNETES_UP,
     &INFO,
     &UP,
