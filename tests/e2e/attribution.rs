@@ -5,6 +5,7 @@
 
 mod allocations;
 mod kubelet;
+mod layouts;
 mod own_pod;
 mod splits;
 mod users;
