@@ -269,6 +269,7 @@ impl Source {
                 power: s.power,
                 power_limit: s.power_limit,
                 utilization: s.utilization,
+                counter_discrepancy: s.ledger.discrepancy().ratio(),
                 totals: s.ledger.totals(),
                 errors: s.errors,
                 counter: s.counter,

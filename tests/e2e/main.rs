@@ -10,6 +10,7 @@ mod carbon_schedule;
 mod carbon_watttime;
 mod cli;
 mod deploy;
+mod discrepancy;
 mod exposition;
 mod golden;
 mod http;
