@@ -246,7 +246,8 @@ impl Sampler {
     }
 }
 
-fn source_for(device: &DeviceInfo, estimate: &EstimateSettings) -> EnergySource {
+/// The energy source of `device`: its counter, else its power reading, else a model.
+pub fn source_for(device: &DeviceInfo, estimate: &EstimateSettings) -> EnergySource {
     EnergySource::choose(
         &device.caps,
         device.wraps_at_uj,

@@ -8,6 +8,7 @@ mod carbon_live;
 mod carbon_mock;
 mod carbon_schedule;
 mod carbon_watttime;
+mod check;
 mod cli;
 mod deploy;
 mod discrepancy;
