@@ -58,6 +58,8 @@ fn answers_as_exporter(addr: SocketAddr) -> io::Result<bool> {
     let mut body = Vec::new();
     stream.take(256 * 1024).read_to_end(&mut body)?;
     // The landing page's title is "GPU Carbon Exporter".
-    let text = String::from_utf8_lossy(&body).to_lowercase().replace('-', " ");
+    let text = String::from_utf8_lossy(&body)
+        .to_lowercase()
+        .replace('-', " ");
     Ok(text.contains("gpu carbon exporter"))
 }

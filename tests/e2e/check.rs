@@ -45,7 +45,12 @@ fn check_fake_nvml(bad: bool) -> (Option<i32>, String) {
         ],
         &[("FAKE_NVML_SCENARIO", file.to_str().expect("utf-8 path"))],
     );
-    assert!(!state.exists(), "check wrote the state file:\n{out}");
+    // Nothing of the ledger is created, and the directory probe is gone again.
+    let dir = std::fs::read_dir(state.parent().expect("dir")).expect("list dir");
+    let names: Vec<String> = dir
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["scenario.txt"], "{out}");
     (status.code(), out)
 }
 

@@ -26,5 +26,6 @@ mod state_files;
 mod support;
 mod sysfs;
 mod sysfs_layouts;
+mod verify_script;
 mod webconfig;
 mod webconfig_reload;
