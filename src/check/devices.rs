@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::report::{Section, Status};
-use crate::backend::{Backend, DeviceError, DeviceInfo, DeviceKind, Reading};
+use crate::backend::{Backend, DeviceError, DeviceInfo, DeviceKind, Field, Reading};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::energy::{EnergySource, Factors, Ledger};
@@ -67,7 +67,6 @@ impl Probe {
             }
         };
         let failed = |f| reading.failed.contains(&f);
-        use crate::backend::Field;
         tally(
             &mut self.power,
             reading.power.is_some(),
@@ -316,7 +315,8 @@ fn counter_vs_power(s: &mut Section, p: &Probe) {
         joules(c.counter),
         joules(c.integrated),
         c.covered.as_secs_f64(),
-        ratio * 100.0,
+        // Rounded to what is printed, so that -0.00004 shows as +0.0, not -0.0.
+        (ratio * 1000.0).round() / 10.0 + 0.0,
         LIMIT * 100.0
     );
     let status = if ratio.abs() > LIMIT {
