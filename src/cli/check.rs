@@ -22,6 +22,7 @@ pub struct CheckFlags {
     /// How long to sample the devices, at --sample.interval, in Prometheus duration syntax.
     #[arg(
         long = "check.duration",
+        env = "GPU_CARBON_EXPORTER_CHECK_DURATION",
         default_value = "30s",
         value_name = "DURATION"
     )]

@@ -275,4 +275,14 @@ fn bad_check_flags_exit_2_naming_the_flag() {
         assert_eq!(status.code(), Some(2), "{args:?}: {out}");
         assert!(out.contains(needle), "{args:?}: {out}");
     }
+    // Like every flag, it can come from its environment variable.
+    let (status, out) = run_to_exit(
+        &["--demo", "check"],
+        &[("GPU_CARBON_EXPORTER_CHECK_DURATION", "soon")],
+    );
+    assert_eq!(status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("invalid value \"soon\" for --check.duration"),
+        "{out}"
+    );
 }
