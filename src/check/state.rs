@@ -136,3 +136,43 @@ fn open_existing(path: &Path, append: bool) -> io::Result<File> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::state::journal::Journal;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("gce-check-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).expect("temp dir");
+        d
+    }
+
+    /// A journal an exporter has open (and so locked) is in use; once closed, or when there is
+    /// none, it is not; trying never takes the lock away from its holder.
+    #[test]
+    fn in_use_only_while_an_exporter_holds_the_journal() {
+        let path = dir("lock").join("state.json.journal");
+        assert!(!in_use(&path).expect("no journal"));
+        let held = Journal::open(&path).expect("open");
+        assert!(in_use(&path).expect("held"));
+        assert!(in_use(&path).expect("still held"));
+        drop(held);
+        assert!(!in_use(&path).expect("released"));
+        // And the check let go again: an exporter can take it.
+        Journal::open(&path).expect("open after the check");
+    }
+
+    /// The directory probe leaves nothing behind; a missing directory is named.
+    #[test]
+    fn the_directory_probe_cleans_up_and_names_a_missing_directory() {
+        let d = dir("probe");
+        dir_writable(&d.join("state.json")).expect("writable");
+        assert_eq!(fs::read_dir(&d).expect("list").count(), 0);
+        let err = dir_writable(&d.join("missing/state.json")).expect_err("missing");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+}

@@ -286,3 +286,25 @@ fn bad_check_flags_exit_2_naming_the_flag() {
         "{out}"
     );
 }
+
+/// NVML that can't start is the check's first problem, with the library and NVML's error;
+/// the other parts are still checked.
+#[test]
+fn nvml_that_cannot_start_is_named() {
+    let file = temp_file("scenario.txt", "init = driver_not_loaded\n[gpu]\n");
+    let (status, out) = run_to_exit(
+        &[
+            &format!("--nvml.library-path={}", fake_nvml_lib().display()),
+            "--web.listen-address=127.0.0.1:0",
+            "--sample.interval=200ms",
+            "check",
+            "--check.duration=200ms",
+        ],
+        &[("FAKE_NVML_SCENARIO", file.to_str().expect("utf-8 path"))],
+    );
+    assert_eq!(status.code(), Some(1), "{out}");
+    let l = line(&out, "- devices: collectors: could not initialise NVML");
+    assert!(l.contains("driver is not loaded"), "{l}");
+    assert!(out.contains("\nResult: 1 problem:\n"), "{out}");
+    assert!(line(&out, "ok       127.0.0.1:0").contains("free"), "{out}");
+}
