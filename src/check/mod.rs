@@ -10,7 +10,9 @@
 //!   locking a running exporter out;
 //! - [`listen`]: whether each `--web.listen-address` is free, or served by a running exporter.
 //!
-//! [`report`] holds the findings and prints them; any problem makes `check` exit 1.
+//! Flag values the exporter accepts with a warning (a `--path.*` that is not a directory) come
+//! first, as problems. [`report`] holds the findings and prints them; any problem makes
+//! `check` exit 1.
 
 pub mod devices;
 pub mod intensity;
@@ -57,7 +59,17 @@ impl Settings {
 /// Runs every part of the check against `config` (taking `settings.duration` for the devices)
 /// and returns what it found.
 pub fn run(config: &Config, settings: Settings) -> Report {
-    let mut sections = devices::check(config, settings.duration);
+    let mut sections = Vec::new();
+    if !config.warnings.is_empty() {
+        // Accepted values that look wrong: the exporter only warns, but they lose data.
+        let mut s = Section::new("configuration");
+        for w in &config.warnings {
+            let detail = format!("{}: {}", w.value, w.reason);
+            s.add(format!("--{}", w.flag), Status::Problem, detail);
+        }
+        sections.push(s);
+    }
+    sections.extend(devices::check(config, settings.duration));
     sections.push(intensity::check(config, SystemClock::new().now().unix));
     sections.push(state::check(config));
     sections.push(listen::check(config));

@@ -308,3 +308,26 @@ fn nvml_that_cannot_start_is_named() {
     assert!(out.contains("\nResult: 1 problem:\n"), "{out}");
     assert!(line(&out, "ok       127.0.0.1:0").contains("free"), "{out}");
 }
+
+/// A flag the exporter only warns about (a host path that is not a directory) is a problem for
+/// the check, named with its flag.
+#[test]
+fn a_host_path_that_is_not_a_directory_is_named() {
+    let (status, out) = run_to_exit(
+        &[
+            "--demo",
+            "--path.rootfs=/no/such/rootfs",
+            "--web.listen-address=127.0.0.1:0",
+            "check",
+            "--check.duration=1s",
+        ],
+        &[],
+    );
+    assert_eq!(status.code(), Some(1), "{out}");
+    let l = line(
+        &out,
+        "- configuration: --path.rootfs: /no/such/rootfs: no such directory",
+    );
+    assert!(l.contains("etc/passwd"), "{l}");
+    assert!(out.contains("\nResult: 1 problem:\n"), "{out}");
+}
