@@ -5,12 +5,14 @@
 //! second stage; this module knows nothing of it.
 
 mod carbon;
+mod check;
 
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
 pub use carbon::{CarbonFlags, EmbodiedFlags, Provider, ScopeFlag, SignalFlag, WattTimeSignalFlag};
+pub use check::{CheckFlags, Command};
 
 /// What `--version` prints after the name, as Prometheus' own tools print it.
 pub const LONG_VERSION: &str = concat!(
@@ -31,6 +33,7 @@ pub const LONG_VERSION: &str = concat!(
     name = "gpu-carbon-exporter",
     version,
     long_version = LONG_VERSION,
+    disable_help_subcommand = true,
     about = "Prometheus exporter for GPU power, exact cumulative energy (kWh) and CO2e emissions.",
     after_help = "Try it without a GPU: gpu-carbon-exporter --demo, then open http://localhost:9402/"
 )]
@@ -351,6 +354,10 @@ pub struct Cli {
         default_value_t = LogFormat::Logfmt
     )]
     pub log_format: LogFormat,
+
+    /// A subcommand (`check`); without one the exporter serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
 
 /// `--log.level` values.

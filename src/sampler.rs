@@ -246,7 +246,8 @@ impl Sampler {
     }
 }
 
-fn source_for(device: &DeviceInfo, estimate: &EstimateSettings) -> EnergySource {
+/// The energy source of `device`: its counter, else its power reading, else a model.
+pub fn source_for(device: &DeviceInfo, estimate: &EstimateSettings) -> EnergySource {
     EnergySource::choose(
         &device.caps,
         device.wraps_at_uj,
@@ -269,6 +270,7 @@ impl Source {
                 power: s.power,
                 power_limit: s.power_limit,
                 utilization: s.utilization,
+                counter_discrepancy: s.ledger.discrepancy().ratio(),
                 totals: s.ledger.totals(),
                 errors: s.errors,
                 counter: s.counter,

@@ -3,11 +3,13 @@
 //!
 //! - [`counter`]: differences of the hardware energy counter, with reset detection;
 //! - [`trapezoid`]: energy by trapezoid integration of power where no counter exists;
+//! - [`discrepancy`]: where a counter exists, how far it disagrees with integrated power;
 //! - [`plausibility`]: which readings are physically possible;
 //! - [`estimate`]: a utilization-based power model where no sensor exists;
 //! - [`ledger`]: one device's running totals of energy, idle energy and CO2e.
 
 pub mod counter;
+pub mod discrepancy;
 pub mod estimate;
 pub mod ledger;
 pub mod plausibility;

@@ -71,6 +71,8 @@ pub const EMBODIED: Spec = spec("gpu_embodied_co2e_grams_total", COUNTER, GPU,
     "Embodied (manufacturing, scope 3) emissions of the GPU amortised linearly over its service life while the exporter runs, in grams CO2e. Separate from gpu_co2e_grams_total (operational, scope 2).");
 pub const RESETS: Spec = spec("gpu_energy_hardware_resets_total", COUNTER, GPU,
     "Times the hardware energy counter restarted (driver reload, GPU reset); the exported energy carries on.");
+pub const DISCREPANCY: Spec = spec("gpu_energy_discrepancy_ratio", GAUGE, GPU,
+    "How far the hardware energy counter disagrees with the trapezoid of the power readings over the same sample intervals in the last 5 minutes: counter energy / integrated energy - 1 (0 = agreement, 0.5 = counter 50 % higher). Only for energy_source=counter.");
 pub const INTENSITY: Spec = spec("gpu_carbon_intensity_grams_per_kwh", GAUGE, &["provider", "scope", "signal", "zone"],
     "Carbon intensity of electricity in force, in grams CO2e per kWh. provider: static, electricitymaps, watttime, ukgrid or schedule (static while a live provider falls back); signal: average or marginal; scope: lifecycle or direct.");
 pub const INTENSITY_INFO: Spec = spec("gpu_carbon_intensity_info", GAUGE, &["provider", "source", "zone"],
@@ -229,7 +231,7 @@ pub const WEB_CONFIG_LAST: Spec = spec(
 pub const WEB: [&Spec; 2] = [&WEB_CONFIG_RELOAD, &WEB_CONFIG_LAST];
 
 /// All of the above but [`WEB`], for the snapshot collector's descriptors.
-pub const ALL: [&Spec; 44] = [
+pub const ALL: &[&Spec] = &[
     &WORKLOAD_ENERGY,
     &WORKLOAD_CO2E,
     &WORKLOAD_POWER,
@@ -250,6 +252,7 @@ pub const ALL: [&Spec; 44] = [
     &CO2E,
     &EMBODIED,
     &RESETS,
+    &DISCREPANCY,
     &INTENSITY,
     &INTENSITY_INFO,
     &INTENSITY_UPDATED,

@@ -280,6 +280,9 @@ fn render_gpu(g: &DeviceSnapshot, out: &mut Families) {
     if g.energy_source == SourceKind::Counter {
         out.add(&RESETS, &id, g.totals.counter_resets as f64);
     }
+    if let Some(ratio) = g.counter_discrepancy {
+        out.add(&DISCREPANCY, &id, ratio);
+    }
     for kind in ErrorKind::ALL {
         out.add(
             &ERRORS,

@@ -390,6 +390,7 @@ impl SavedDevice {
             power: None,
             power_limit: None,
             utilization: None,
+            counter_discrepancy: None,
             totals: self.totals(),
             errors: Default::default(),
             counter: self.counter,
