@@ -88,7 +88,7 @@ fn bench(c: &mut Criterion) {
     let gpus = gpus();
     let lists: Vec<_> = (0..GPUS).map(processes).collect();
     let settings = Settings::default();
-    let resolver = || Box::new(ProcResolver::new(dir.join("proc"), dir.join("root")));
+    let resolver = || Box::new(ProcResolver::new(dir.join("proc"), &dir.join("root")));
     let mut warm = Attributor::new(&settings, resolver(), None);
     one_sample(&mut warm, &gpus, &lists, 0.0);
     let mut t = 1.0;
@@ -110,7 +110,7 @@ fn bench(c: &mut Criterion) {
             })
         },
     );
-    let mut r = ProcResolver::new(dir.join("proc"), dir.join("root"));
+    let mut r = ProcResolver::new(dir.join("proc"), &dir.join("root"));
     c.bench_function("identity of one PID (status + cgroup)", |b| {
         b.iter(|| std::hint::black_box(r.resolve(1000)))
     });

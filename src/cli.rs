@@ -5,6 +5,7 @@
 //! second stage; this module knows nothing of it.
 
 mod carbon;
+mod check;
 mod host;
 
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 pub use carbon::{CarbonFlags, EmbodiedFlags, Provider, ScopeFlag, SignalFlag, WattTimeSignalFlag};
+pub use check::{CheckFlags, Command};
 pub use host::{HostFlags, HostScope};
 
 /// What `--version` prints after the name, as Prometheus' own tools print it.
@@ -33,6 +35,7 @@ pub const LONG_VERSION: &str = concat!(
     name = "gpu-carbon-exporter",
     version,
     long_version = LONG_VERSION,
+    disable_help_subcommand = true,
     about = "Prometheus exporter for GPU power, exact cumulative energy (kWh) and CO2e emissions.",
     after_help = "Try it without a GPU: gpu-carbon-exporter --demo, then open http://localhost:9402/"
 )]
@@ -358,6 +361,10 @@ pub struct Cli {
         default_value_t = LogFormat::Logfmt
     )]
     pub log_format: LogFormat,
+
+    /// A subcommand (`check`); without one the exporter serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
 
 /// `--log.level` values.

@@ -31,6 +31,9 @@
 //! Imports only point down this list's layers (from the shared pieces up to `config`); the
 //! floors are in `tests/e2e/layering.rs`, which fails on an import that runs back up.
 //!
+//! [`check`] (`gpu-carbon-exporter check`) sits above them all: it opens the same sources,
+//! samples each device for a while and reports what works, then exits.
+//!
 //! [`Exporter::start`] wires these together in named steps (`startup/`), and one owner stops
 //! every background worker in a documented order; `main` only parses, logs and exits.
 
@@ -39,6 +42,7 @@
 pub mod attribution;
 pub mod backend;
 pub mod carbon;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -1,22 +1,25 @@
 //! `gpu-carbon-exporter`: parse flags, validate, log, run until SIGTERM/SIGINT, exit.
 //! Exit codes: 0 clean shutdown, 1 runtime or start-up failure, 2 bad flags or values.
+//! `check` instead runs the self-check and exits 0 (all well) or 1 (problems found).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use gpu_carbon_exporter::cli::Cli;
+use gpu_carbon_exporter::check;
+use gpu_carbon_exporter::cli::{CheckFlags, Cli, Command, LogLevel};
 use gpu_carbon_exporter::config::{environment, Config};
 use gpu_carbon_exporter::{logging, run, shutdown};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse(); // clap prints usage errors and exits 2 itself
+    let mut cli = Cli::parse(); // clap prints usage errors and exits 2 itself
+    let command = cli.command.take();
     let config = match Config::from_cli(cli) {
         Ok(c) => c,
-        Err(err) => {
-            eprintln!("gpu-carbon-exporter: error: {err}");
-            return ExitCode::from(2);
-        }
+        Err(err) => return usage_error(&err),
     };
+    if let Some(Command::Check(flags)) = command {
+        return check(&flags, &config);
+    }
     logging::init(config.log_level, config.log_format);
     for v in environment::unknown_variables(std::env::vars_os().map(|(name, _)| name)) {
         tracing::warn!(variable = %v.name, did_you_mean = v.did_you_mean.as_deref().unwrap_or("none"), "Ignoring an environment variable with the exporter's prefix that no flag reads (misspelt?)");
@@ -29,6 +32,32 @@ fn main() -> ExitCode {
             tracing::error!(error = %err, "Exporter failed");
             ExitCode::from(1)
         }
+    }
+}
+
+fn usage_error(err: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("gpu-carbon-exporter: error: {err}");
+    ExitCode::from(2)
+}
+
+/// `check`: the report on stdout, the log (warnings and worse unless --log.level=debug) on
+/// stderr; exit 1 when it found a problem.
+fn check(flags: &CheckFlags, config: &Config) -> ExitCode {
+    let settings = match check::Settings::from_flags(flags, config) {
+        Ok(s) => s,
+        Err(err) => return usage_error(&err),
+    };
+    let level = match config.log_level {
+        LogLevel::Info => LogLevel::Warn,
+        other => other,
+    };
+    logging::init(level, config.log_format);
+    let report = check::run(config, settings);
+    print!("{}", report.render());
+    if report.problems().is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -3,10 +3,7 @@
 //! given; [`spawn`] drives it from a dedicated OS thread, so blocking NVML and sysfs reads never
 //! run on the async workers or in a scrape.
 
-use std::sync::mpsc;
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tracing::{debug, info, warn};
 
@@ -14,7 +11,7 @@ use crate::attribution::Attributor;
 use crate::backend::{Backend, DeviceError, DeviceInfo, DeviceKind, Reading};
 use crate::carbon::embodied::Amortisation;
 use crate::carbon::IntensityProvider;
-use crate::clock::{Clock, Timestamp};
+use crate::clock::Timestamp;
 use crate::energy::host::{identify, HostEstimateSettings};
 use crate::energy::{EnergySource, EstimateSettings, Factors, Ledger, Step};
 use crate::snapshot::{
@@ -22,6 +19,9 @@ use crate::snapshot::{
 };
 use crate::state::StateFile;
 use crate::units::{Grams, Watts};
+
+mod thread;
+pub use thread::{spawn, SamplerHandle};
 
 /// Accounting settings shared by every device.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,19 +106,9 @@ impl Sampler {
         let sources = backends
             .into_iter()
             .map(|backend| {
-                let host = backend
-                    .cpu_identity()
-                    .map(|cpu| settings.host.model(identify(cpu)));
-                let states = backend
-                    .devices()
-                    .iter()
-                    .map(|d| {
-                        let source = match host.and_then(|m| m.for_domain(&d.name)) {
-                            Some(model) => EnergySource::Modelled(model),
-                            None => source_for(d, &settings.estimate),
-                        };
-                        LiveDevice::new(source, settings.max_gap)
-                    })
+                let states = sources_for(backend.as_ref(), &settings.estimate, &settings.host)
+                    .into_iter()
+                    .map(|source| LiveDevice::new(source, settings.max_gap))
                     .collect();
                 Source { backend, states }
             })
@@ -279,7 +269,26 @@ impl Sampler {
     }
 }
 
-fn source_for(device: &DeviceInfo, estimate: &EstimateSettings) -> EnergySource {
+/// The energy source of each of `backend`'s devices: the host model for the host estimate's
+/// domains, else what [`source_for`] chooses.
+pub fn sources_for(
+    backend: &dyn Backend,
+    estimate: &EstimateSettings,
+    host: &HostEstimateSettings,
+) -> Vec<EnergySource> {
+    let model = backend.cpu_identity().map(|cpu| host.model(identify(cpu)));
+    backend
+        .devices()
+        .iter()
+        .map(|d| match model.and_then(|m| m.for_domain(&d.name)) {
+            Some(domain) => EnergySource::Modelled(domain),
+            None => source_for(d, estimate),
+        })
+        .collect()
+}
+
+/// The energy source of `device`: its counter, else its power reading, else a model.
+pub fn source_for(device: &DeviceInfo, estimate: &EstimateSettings) -> EnergySource {
     EnergySource::choose(
         &device.caps,
         device.wraps_at_uj,
@@ -312,6 +321,7 @@ impl Source {
                 power: s.power,
                 power_limit: s.power_limit,
                 utilization: s.utilization,
+                counter_discrepancy: s.ledger.discrepancy().ratio(),
                 totals: s.ledger.totals(),
                 errors: s.errors,
                 counter: s.counter,
@@ -399,54 +409,4 @@ impl LiveDevice {
         self.power_limit = None;
         self.utilization = None;
     }
-}
-
-/// The running sampler thread.
-pub struct SamplerHandle {
-    stop: mpsc::Sender<()>,
-    thread: JoinHandle<()>,
-}
-
-impl SamplerHandle {
-    /// Stops the thread after its current tick and waits for it (which also closes the
-    /// backends, e.g. shuts NVML down).
-    pub fn stop(self) {
-        drop(self.stop);
-        if self.thread.join().is_err() {
-            warn!("Sampler thread panicked");
-        }
-    }
-}
-
-/// Starts sampling every `interval` on a thread of its own, handing each snapshot to
-/// `publish` (straight to the scrapes, or to the state writer that commits it first). Missed
-/// ticks (a tick slower than the interval) are skipped, not bunched.
-pub fn spawn(
-    mut sampler: Sampler,
-    clock: Arc<dyn Clock>,
-    interval: Duration,
-    mut publish: impl FnMut(Snapshot) + Send + 'static,
-) -> std::io::Result<SamplerHandle> {
-    let (stop, stopped) = mpsc::channel::<()>();
-    let thread = std::thread::Builder::new()
-        .name("sampler".into())
-        .spawn(move || {
-            let mut next = Instant::now();
-            loop {
-                let started = Instant::now();
-                let mut snapshot = sampler.tick(clock.now());
-                snapshot.sample_duration = started.elapsed();
-                publish(snapshot);
-                next += interval;
-                let now = Instant::now();
-                if next < now {
-                    next = now + interval;
-                }
-                match stopped.recv_timeout(next - now) {
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => return,
-                }
-            }
-        })?;
-    Ok(SamplerHandle { stop, thread })
 }

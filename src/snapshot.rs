@@ -81,6 +81,9 @@ pub struct DeviceSnapshot {
     pub power_limit: Option<Watts>,
     /// Latest utilization, 0–1 (absent while down or when unsupported).
     pub utilization: Option<f64>,
+    /// How far the energy counter disagrees with the integrated power readings over the last
+    /// window (`energy::discrepancy`); absent without a counter or before the first compared interval.
+    pub counter_discrepancy: Option<f64>,
     /// Running totals since the exporter started.
     pub totals: Totals,
     /// Failed or rejected readings so far, by kind.

@@ -5,7 +5,7 @@
 #![no_main]
 
 use gpu_carbon_exporter::attribution::kubernetes::podresources::ListPodResourcesResponse;
-use gpu_carbon_exporter::attribution::{cgroup, identity};
+use gpu_carbon_exporter::attribution::{cgroup, identity, users};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 
@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         1 => {
-            for name in identity::parse_passwd(text).values() {
+            for name in users::parse_passwd(text).values() {
                 assert!(!name.is_empty() && !name.contains(':') && !name.contains('\n'));
             }
         }

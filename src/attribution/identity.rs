@@ -1,12 +1,11 @@
-//! Who a process is: its owner's user name (from `/proc/PID/status` and the host's passwd
-//! database) and what its cgroup says ([`super::cgroup`]). Resolved once per PID by the
-//! [`super::Attributor`]'s cache; the parsers are pure, the reader only touches files.
+//! Who a process is: its owner's user name (from `/proc/PID/status` and [`super::users`]) and
+//! what its cgroup says ([`super::cgroup`]). Resolved once per PID by the
+//! [`super::Attributor`]'s cache; the parsers are pure, the reader only touches files and NSS.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
 
 use super::cgroup::{self, CgroupInfo};
+use super::users::Users;
 
 /// The owner value of a process whose `/proc/PID/status` could not be read (it ended, or the
 /// exporter lacks permission: see the permissions in docs/deployment.md).
@@ -36,61 +35,20 @@ pub fn status_uid(text: &str) -> Option<u32> {
         .and_then(|uid| uid.parse().ok())
 }
 
-/// UID → name from passwd text (`name:password:uid:gid:gecos:home:shell`); the first entry of a
-/// UID wins, as in `getpwuid`.
-pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
-    let mut users = HashMap::new();
-    for line in text.lines() {
-        let mut fields = line.split(':');
-        let (Some(name), Some(_), Some(uid)) = (fields.next(), fields.next(), fields.next()) else {
-            continue;
-        };
-        if name.is_empty() || name.starts_with('#') {
-            continue;
-        }
-        if let Ok(uid) = uid.trim().parse() {
-            users.entry(uid).or_insert_with(|| name.to_string());
-        }
-    }
-    users
-}
-
-/// How often an unknown UID may trigger a re-read of passwd (users added after start).
-const PASSWD_RELOAD: Duration = Duration::from_secs(30);
-
-/// Reads `<procfs>/PID/status`, `<procfs>/PID/cgroup` and `<rootfs>/etc/passwd`.
+/// Reads `<procfs>/PID/status` and `<procfs>/PID/cgroup`, and names the owner through
+/// [`Users`] (NSS on the host, the root's `etc/passwd` otherwise).
 pub struct ProcResolver {
     procfs: PathBuf,
-    passwd: PathBuf,
-    users: HashMap<u32, String>,
-    loaded_at: Option<Instant>,
+    users: Users,
 }
 
 impl ProcResolver {
     /// A resolver over the host's `/proc` at `procfs` and its root filesystem at `rootfs`.
-    pub fn new(procfs: PathBuf, rootfs: PathBuf) -> ProcResolver {
+    pub fn new(procfs: PathBuf, rootfs: &Path) -> ProcResolver {
         ProcResolver {
             procfs,
-            passwd: rootfs.join("etc/passwd"),
-            users: HashMap::new(),
-            loaded_at: None,
+            users: Users::new(rootfs),
         }
-    }
-
-    fn user_name(&mut self, uid: u32) -> String {
-        let stale = self
-            .loaded_at
-            .is_none_or(|at| at.elapsed() >= PASSWD_RELOAD);
-        if !self.users.contains_key(&uid) && stale {
-            self.users = std::fs::read_to_string(&self.passwd)
-                .map(|t| parse_passwd(&t))
-                .unwrap_or_default();
-            self.loaded_at = Some(Instant::now());
-        }
-        self.users
-            .get(&uid)
-            .cloned()
-            .unwrap_or_else(|| uid.to_string())
     }
 }
 
@@ -104,7 +62,7 @@ impl Resolver for ProcResolver {
             .map(|t| cgroup::parse(&t))
             .unwrap_or_default();
         Identity {
-            user: uid.map_or_else(|| UNKNOWN_USER.to_string(), |u| self.user_name(u)),
+            user: uid.map_or_else(|| UNKNOWN_USER.to_string(), |u| self.users.name(u)),
             cgroup,
         }
     }
@@ -123,15 +81,6 @@ mod tests {
     }
 
     #[test]
-    fn passwd_first_entry_wins_and_junk_is_skipped() {
-        let text = "root:x:0:0:root:/root:/bin/bash\n# comment\nalice:x:1001:100:Alice:/home/alice:/bin/zsh\nalias:x:1001:100::/:/bin/sh\nbroken\n:x:5:5::/:\n";
-        let users = parse_passwd(text);
-        assert_eq!(users.get(&0).map(String::as_str), Some("root"));
-        assert_eq!(users.get(&1001).map(String::as_str), Some("alice"));
-        assert_eq!(users.len(), 2);
-    }
-
-    #[test]
     fn resolver_reads_a_fake_tree() {
         let dir = std::env::temp_dir().join(format!("gce-identity-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -144,7 +93,7 @@ mod tests {
         )
         .expect("w");
         std::fs::write(dir.join("root/etc/passwd"), "bob:x:1002:1002::/:/bin/sh\n").expect("w");
-        let mut r = ProcResolver::new(dir.join("proc"), dir.join("root"));
+        let mut r = ProcResolver::new(dir.join("proc"), &dir.join("root"));
         let id = r.resolve(77);
         assert_eq!(id.user, "bob");
         assert_eq!(id.cgroup.slurm_job.as_deref(), Some("9"));

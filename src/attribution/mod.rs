@@ -2,7 +2,8 @@
 //! GPU, with exact conservation (Σ workloads + unattributed = device).
 //!
 //! - [`split`]: the pure split policy (SM-utilization shares, else equal shares);
-//! - [`cgroup`], [`identity`]: who a PID is (user, container, pod UID and QoS, Slurm job);
+//! - [`cgroup`], [`identity`], [`users`]: who a PID is (user through NSS or passwd, container,
+//!   pod UID and QoS, Slurm job);
 //! - [`recent`]: the latest per-process SM samples, reused between NVML's sample periods;
 //! - [`kubernetes`]: pod and container names (CRI, log directories) and GPU assignments
 //!   (kubelet pod-resources);
@@ -21,9 +22,11 @@ pub mod identity;
 pub mod kubernetes;
 pub mod recent;
 pub mod split;
+pub mod users;
 pub mod workloads;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::{debug, warn};
@@ -32,9 +35,9 @@ use crate::backend::{DeviceInfo, ProcessUse};
 use crate::energy::Step;
 use crate::units::{Grams, Joules, Watts};
 use identity::{Identity, Resolver};
-use kubernetes::{PodView, PodViews};
+use kubernetes::{PodIndex, PodView, PodViews};
 use recent::RecentShares;
-use workloads::{Entry, Table, Unattributed};
+use workloads::{Entry, Labels, Table, Unattributed};
 
 /// A workload label, chosen with `--attribution.labels`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -106,9 +109,9 @@ pub struct WorkloadSnapshot {
     /// GPU index.
     pub gpu: u32,
     /// GPU UUID.
-    pub uuid: String,
+    pub uuid: Arc<str>,
     /// Label values, in the order of [`AttributionSnapshot::labels`].
-    pub labels: Vec<String>,
+    pub labels: Labels,
     /// Energy so far.
     pub energy: Joules,
     /// Emissions so far.
@@ -117,6 +120,9 @@ pub struct WorkloadSnapshot {
     pub power: Option<Watts>,
     /// When one of its processes was last seen, Unix seconds.
     pub last_active_unix: f64,
+    /// When its series started from zero (OpenMetrics `_created`), Unix seconds; `None` when
+    /// not known.
+    pub created_unix: Option<f64>,
 }
 
 /// Unattributed totals of one GPU.
@@ -125,7 +131,7 @@ pub struct UnattributedSnapshot {
     /// GPU index.
     pub gpu: u32,
     /// GPU UUID.
-    pub uuid: String,
+    pub uuid: Arc<str>,
     /// Energy no process was present for.
     pub energy: Joules,
     /// Its emissions.
@@ -143,16 +149,34 @@ pub struct AttributionSnapshot {
     pub unattributed: Vec<UnattributedSnapshot>,
     /// Whether the pod-resources API answered at the latest refresh; `None` when not used.
     pub kubernetes_up: Option<bool>,
+    /// Workload series other than the overflow buckets.
+    pub named_series: usize,
+    /// `--attribution.max-series`.
+    pub max_series: usize,
+    /// Workloads counted in an overflow bucket (live, or ended within the retention).
+    pub folded_workloads: usize,
+    /// Which pods each GPU was given, from pod-resources (empty when not used or down).
+    pub allocations: Arc<PodIndex>,
+}
+
+/// A PID's identity and, once computed, its label values with the [`PodView`] generation
+/// they were computed from.
+struct Known {
+    identity: Identity,
+    labels: Option<(u64, Labels)>,
 }
 
 /// Splits device energy among workloads, sample after sample.
 pub struct Attributor {
     labels: Vec<Label>,
     resolver: Box<dyn Resolver>,
-    cache: HashMap<u32, Identity>,
+    cache: HashMap<u32, Known>,
     present: HashSet<u32>,
     pods: Option<PodViews>,
     view: PodView,
+    /// Counts changes of `view`, so cached label values know when they are stale.
+    generation: u64,
+    max_series: usize,
     table: Table,
     recent: RecentShares,
     held: HashMap<(String, u32), Held>,
@@ -175,14 +199,24 @@ pub const HOLD_S: f64 = 5.0;
 
 impl Attributor {
     /// An attributor resolving PIDs with `resolver` and naming pods from `pods`, if given.
-    pub fn new(settings: &Settings, resolver: Box<dyn Resolver>, pods: Option<PodViews>) -> Self {
+    pub fn new(
+        settings: &Settings,
+        resolver: Box<dyn Resolver>,
+        mut pods: Option<PodViews>,
+    ) -> Self {
+        let view = pods
+            .as_mut()
+            .map(|p| p.borrow_and_update().clone())
+            .unwrap_or_default();
         Attributor {
             labels: settings.labels.clone(),
             resolver,
             cache: HashMap::new(),
             present: HashSet::new(),
             pods,
-            view: PodView::default(),
+            view,
+            generation: 0,
+            max_series: settings.max_series,
             table: Table::new(settings.max_series, settings.retention.as_secs_f64()),
             recent: RecentShares::default(),
             held: HashMap::new(),
@@ -194,8 +228,11 @@ impl Attributor {
     pub fn begin(&mut self) {
         self.table.begin();
         self.present.clear();
-        if let Some(pods) = &self.pods {
-            self.view = pods.borrow().clone();
+        if let Some(pods) = &mut self.pods {
+            if pods.has_changed().unwrap_or(false) {
+                self.view = pods.borrow_and_update().clone();
+                self.generation += 1;
+            }
         }
     }
 
@@ -232,10 +269,11 @@ impl Attributor {
         for (i, process) in processes.iter().enumerate() {
             self.present.insert(process.pid);
             let resolver = &mut self.resolver;
-            let identity = self
-                .cache
-                .entry(process.pid)
-                .or_insert_with(|| resolver.resolve(process.pid));
+            let known = self.cache.entry(process.pid).or_insert_with(|| Known {
+                identity: resolver.resolve(process.pid),
+                labels: None,
+            });
+            let identity = &known.identity;
             let (energy, co2e) = (Joules(energy_parts[i]), Grams(co2e_parts[i]));
             let hold = self.pods.is_some() && must_hold(&self.view, identity, now_unix, hold_until);
             if hold {
@@ -252,7 +290,13 @@ impl Attributor {
                 held.co2e += co2e;
                 continue;
             }
-            let labels = label_values(&self.labels, identity, &self.view, &gpu.uuid);
+            let labels = match &known.labels {
+                Some((generation, labels)) if *generation == self.generation => labels,
+                _ => {
+                    let values = label_values(&self.labels, identity, &self.view, &gpu.uuid);
+                    &known.labels.insert((self.generation, values.into())).1
+                }
+            };
             let overflowed = self.table.add(
                 &gpu.uuid,
                 gpu.index,
@@ -274,9 +318,16 @@ impl Attributor {
             return;
         }
         for ((uuid, _), h) in std::mem::take(&mut self.held) {
-            let labels = label_values(&self.labels, &h.identity, &self.view, &uuid);
-            self.table
-                .add(&uuid, h.gpu, labels, h.energy, h.co2e, Watts(0.0), now_unix);
+            let labels = label_values(&self.labels, &h.identity, &self.view, &uuid).into();
+            self.table.add(
+                &uuid,
+                h.gpu,
+                &labels,
+                h.energy,
+                h.co2e,
+                Watts(0.0),
+                now_unix,
+            );
         }
     }
 
@@ -289,34 +340,38 @@ impl Attributor {
         if expired > 0 {
             debug!(expired, "Workloads past their retention no longer exported");
         }
+        let gpus = &self.table.gpus;
         AttributionSnapshot {
             labels: self.labels.iter().map(|l| l.as_str()).collect(),
-            workloads: self
-                .table
-                .entries
+            workloads: gpus
                 .iter()
-                .map(|((uuid, labels), e)| WorkloadSnapshot {
-                    gpu: e.gpu,
-                    uuid: uuid.clone(),
-                    labels: labels.clone(),
-                    energy: e.energy,
-                    co2e: e.co2e,
-                    power: e.active.then_some(e.power),
-                    last_active_unix: e.last_active_unix,
+                .flat_map(|(uuid, g)| {
+                    g.workloads.iter().map(move |(labels, e)| WorkloadSnapshot {
+                        gpu: g.index,
+                        uuid: uuid.clone(),
+                        labels: labels.clone(),
+                        energy: e.energy,
+                        co2e: e.co2e,
+                        power: e.active.then_some(e.power),
+                        last_active_unix: e.last_active_unix,
+                        created_unix: e.created_unix,
+                    })
                 })
                 .collect(),
-            unattributed: self
-                .table
-                .unattributed
+            unattributed: gpus
                 .iter()
-                .map(|(uuid, u)| UnattributedSnapshot {
-                    gpu: u.gpu,
+                .map(|(uuid, g)| UnattributedSnapshot {
+                    gpu: g.index,
                     uuid: uuid.clone(),
-                    energy: u.energy,
-                    co2e: u.co2e,
+                    energy: g.unattributed.energy,
+                    co2e: g.unattributed.co2e,
                 })
                 .collect(),
             kubernetes_up: self.pods.as_ref().and(self.view.up),
+            named_series: self.table.named_series(),
+            max_series: self.max_series,
+            folded_workloads: self.table.folded_workloads(),
+            allocations: self.view.index.clone(),
         }
     }
 
@@ -329,28 +384,23 @@ impl Attributor {
             warn!(saved = ?saved.labels, configured = ?names, "Saved workload totals use other --attribution.labels; not restoring them");
         } else {
             for w in &saved.workloads {
-                self.table.entries.insert(
-                    (w.uuid.clone(), w.labels.clone()),
-                    Entry {
-                        gpu: w.gpu,
-                        energy: w.energy,
-                        co2e: w.co2e,
-                        power: Watts(0.0),
-                        active: false,
-                        last_active_unix: w.last_active_unix,
-                    },
-                );
+                let entry = Entry {
+                    energy: w.energy,
+                    co2e: w.co2e,
+                    power: Watts(0.0),
+                    active: false,
+                    last_active_unix: w.last_active_unix,
+                    created_unix: w.created_unix,
+                };
+                self.table.restore(&w.uuid, w.gpu, w.labels.clone(), entry);
             }
         }
         for u in &saved.unattributed {
-            self.table.unattributed.insert(
-                u.uuid.clone(),
-                Unattributed {
-                    gpu: u.gpu,
-                    energy: u.energy,
-                    co2e: u.co2e,
-                },
-            );
+            let totals = Unattributed {
+                energy: u.energy,
+                co2e: u.co2e,
+            };
+            self.table.restore_unattributed(&u.uuid, u.gpu, totals);
         }
     }
 }

@@ -114,7 +114,7 @@ fn conserves_energy_and_co2e_over_many_samples() {
         "{sum_c} vs {device_c}"
     );
     assert_eq!(last.labels, vec!["slurm_job", "user"]);
-    assert!(last.workloads.iter().any(|w| w.labels == ["101", "user1"]));
+    assert!(last.workloads.iter().any(|w| *w.labels == ["101", "user1"]));
     assert!(
         calls.load(Ordering::Relaxed) < 100,
         "identities are cached per PID"
@@ -141,7 +141,7 @@ fn sm_shares_split_power_and_energy() {
     let user1 = s
         .workloads
         .iter()
-        .find(|w| w.labels == ["user1"])
+        .find(|w| *w.labels == ["user1"])
         .expect("user1");
     assert!((user1.energy.0 - 60.0).abs() < 1e-9 && (user1.co2e.0 - 6.0).abs() < 1e-9);
     assert!((user1.power.expect("active").0 - 150.0).abs() < 1e-9);
@@ -216,13 +216,16 @@ fn a_process_is_named_by_its_own_pod_never_the_gpus_holder() {
     let s = tick(&mut a, 10, 0.0);
     assert_eq!(s.kubernetes_up, Some(true));
     assert_eq!(s.workloads.len(), 1);
-    assert_eq!(s.workloads[0].labels, ["shell", "dev", "intruder", "user1"]);
+    assert_eq!(
+        *s.workloads[0].labels,
+        ["shell", "dev", "intruder", "user1"]
+    );
 
     // Unnamed by every source: the pod UID, never the holder's namespace.
     let (mut a, _tx) = pod_attributor(view(false));
     let s = tick(&mut a, 10, 0.0);
     assert_eq!(
-        s.workloads[0].labels,
+        *s.workloads[0].labels,
         ["abcdef012345", "", POD_UID, "user1"]
     );
 }
@@ -289,7 +292,7 @@ fn ticks_between_nvml_samples_reuse_the_latest_shares() {
     let job = |j: &str| {
         s.workloads
             .iter()
-            .find(|w| w.labels == [j])
+            .find(|w| *w.labels == [j])
             .map(|w| w.energy.0)
     };
     let (j1, j2) = (job("101").unwrap_or(0.0), job("102").unwrap_or(0.0));
@@ -322,4 +325,39 @@ fn ended_pids_are_forgotten_and_workloads_expire() {
     let s = a.finish(62.5);
     assert!(s.workloads.is_empty());
     assert_eq!(s.unattributed[0].energy, Joules(1.0));
+}
+
+#[test]
+fn cached_labels_follow_a_renamed_pod() {
+    let (mut a, tx) = pod_attributor(view(false));
+    assert_eq!(tick(&mut a, 10, 0.0).workloads[0].labels[2], POD_UID);
+    tx.send(view(true)).expect("send");
+    let s = tick(&mut a, 10, 1.0);
+    let pods: Vec<&str> = s.workloads.iter().map(|w| w.labels[2].as_str()).collect();
+    assert_eq!(
+        pods,
+        [POD_UID, "intruder"],
+        "the new name from the next sample on"
+    );
+    assert_eq!(s.workloads[0].created_unix, Some(0.0));
+    assert_eq!(s.workloads[1].created_unix, Some(1.0));
+}
+
+#[test]
+fn the_snapshot_counts_series_against_the_cap() {
+    let mut a = Attributor::new(
+        &settings(&[Label::User], 2),
+        Box::new(Fake(Default::default())),
+        None,
+    );
+    a.begin();
+    let list = procs(&[(1, None), (2, None), (3, None), (4, None)]);
+    a.account(&gpu(0), Some(&list), step(4.0, 4.0), None, 0.0);
+    let s = a.finish(0.0);
+    assert_eq!(s.workloads.len(), 3, "two named and the overflow bucket");
+    // Users 1 and 2 have series; user 0 (PID 3) is folded into the overflow bucket.
+    assert_eq!(
+        (s.named_series, s.max_series, s.folded_workloads),
+        (2, 2, 1)
+    );
 }

@@ -1,22 +1,24 @@
 //! The running totals per workload and GPU, with the two protections of Prometheus: workloads
 //! that ended are dropped after a retention period, and past a cap on series new workloads are
 //! counted in an overflow bucket.
+//!
+//! GPU UUIDs and label values are shared (`Arc`), so a sample that only adds to known workloads
+//! allocates nothing, and the snapshot of the table copies pointers, not strings.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::units::{Grams, Joules, Watts};
 
 /// The label value of every workload label of the overflow bucket.
 pub const OVERFLOW: &str = "_overflow_";
 
-/// A workload on a GPU: the GPU's UUID and the workload label values, in the configured order.
-pub type Key = (String, Vec<String>);
+/// Workload label values, in the configured order.
+pub type Labels = Arc<[String]>;
 
 /// One workload's totals on one GPU.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// The GPU's index.
-    pub gpu: u32,
     /// Energy attributed so far.
     pub energy: Joules,
     /// Emissions attributed so far.
@@ -27,26 +29,56 @@ pub struct Entry {
     pub active: bool,
     /// When one of its processes was last seen, Unix seconds.
     pub last_active_unix: f64,
+    /// When its series started from zero, Unix seconds; `None` when not known (restored from a
+    /// state file written before this was kept).
+    pub created_unix: Option<f64>,
 }
 
-/// Energy no workload was present for, per GPU.
+impl Entry {
+    /// A workload with nothing yet, created at `now_unix`.
+    pub fn new(now_unix: f64) -> Entry {
+        Entry {
+            energy: Joules(0.0),
+            co2e: Grams(0.0),
+            power: Watts(0.0),
+            active: false,
+            last_active_unix: now_unix,
+            created_unix: Some(now_unix),
+        }
+    }
+}
+
+/// Energy no workload was present for, on one GPU.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Unattributed {
-    /// The GPU's index.
-    pub gpu: u32,
     /// Energy so far.
     pub energy: Joules,
     /// Emissions so far.
     pub co2e: Grams,
 }
 
+/// One GPU's workloads and unattributed totals.
+#[derive(Debug, Clone, Default)]
+pub struct Gpu {
+    /// The GPU's index.
+    pub index: u32,
+    /// Workload totals, sorted by label values.
+    pub workloads: BTreeMap<Labels, Entry>,
+    /// Energy no workload was present for.
+    pub unattributed: Unattributed,
+}
+
 /// All workloads' totals.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
-    /// Workload totals, sorted by GPU then labels.
-    pub entries: BTreeMap<Key, Entry>,
-    /// Unattributed totals by GPU UUID.
-    pub unattributed: BTreeMap<String, Unattributed>,
+    /// Per GPU UUID, sorted.
+    pub gpus: BTreeMap<Arc<str>, Gpu>,
+    /// Workload series other than the overflow buckets.
+    named: usize,
+    /// Workloads counted in an overflow bucket, with when each was last seen.
+    folded: HashMap<(Arc<str>, Labels), f64>,
+    /// The overflow bucket's label values, by number of labels.
+    overflow: HashMap<usize, Labels>,
     max_series: usize,
     retention_s: f64,
 }
@@ -64,17 +96,39 @@ impl Table {
 
     /// Starts a sample: every workload is inactive until [`Table::add`] sees it again.
     pub fn begin(&mut self) {
-        for e in self.entries.values_mut() {
+        for e in self
+            .gpus
+            .values_mut()
+            .flat_map(|g| g.workloads.values_mut())
+        {
             e.active = false;
             e.power = Watts(0.0);
         }
     }
 
-    fn series(&self) -> usize {
-        self.entries
-            .keys()
-            .filter(|(_, labels)| !is_overflow(labels))
-            .count()
+    /// Workload series exported now, overflow buckets not counted.
+    pub fn named_series(&self) -> usize {
+        self.named
+    }
+
+    /// Distinct workloads counted in an overflow bucket, live or within the retention.
+    pub fn folded_workloads(&self) -> usize {
+        self.folded.len()
+    }
+
+    /// The shared key of GPU `uuid`: the table's own when known (no allocation), else new.
+    fn key(&self, uuid: &str) -> Arc<str> {
+        self.gpus
+            .get_key_value(uuid)
+            .map_or_else(|| Arc::from(uuid), |(k, _)| k.clone())
+    }
+
+    /// The GPU `uuid` with index `gpu`, added if new.
+    fn gpu(&mut self, uuid: &str, gpu: u32) -> &mut Gpu {
+        let key = self.key(uuid);
+        let g = self.gpus.entry(key).or_default();
+        g.index = gpu;
+        g
     }
 
     /// Adds one interval's part to the workload `labels` on GPU `uuid`; a new workload past the
@@ -84,54 +138,90 @@ impl Table {
         &mut self,
         uuid: &str,
         gpu: u32,
-        labels: Vec<String>,
+        labels: &Labels,
         energy: Joules,
         co2e: Grams,
         power: Watts,
         now_unix: f64,
     ) -> bool {
-        let mut key = (uuid.to_string(), labels);
-        let overflowed = !self.entries.contains_key(&key) && self.series() >= self.max_series;
-        if overflowed {
-            key.1 = vec![OVERFLOW.to_string(); key.1.len()];
-        }
-        let e = self.entries.entry(key).or_insert(Entry {
-            gpu,
-            energy: Joules(0.0),
-            co2e: Grams(0.0),
-            power: Watts(0.0),
-            active: false,
-            last_active_unix: now_unix,
-        });
-        e.gpu = gpu;
+        let full = self.named >= self.max_series;
+        let known = self
+            .gpus
+            .get(uuid)
+            .is_some_and(|g| g.workloads.contains_key(&**labels));
+        let overflowed = !known && full && !is_overflow(labels);
+        let key = if overflowed {
+            let bucket = self
+                .overflow
+                .entry(labels.len())
+                .or_insert_with(|| vec![OVERFLOW.to_string(); labels.len()].into())
+                .clone();
+            self.folded
+                .insert((self.key(uuid), labels.clone()), now_unix);
+            bucket
+        } else {
+            labels.clone()
+        };
+        let named_new = !known && !overflowed && !is_overflow(&key);
+        let e = self
+            .gpu(uuid, gpu)
+            .workloads
+            .entry(key)
+            .or_insert_with(|| Entry::new(now_unix));
         e.energy += energy;
         e.co2e += co2e;
         e.power = Watts(e.power.0 + power.0);
         e.active = true;
         e.last_active_unix = now_unix;
+        if named_new {
+            self.named += 1;
+        }
         overflowed
     }
 
     /// Adds energy no process was present for.
     pub fn add_unattributed(&mut self, uuid: &str, gpu: u32, energy: Joules, co2e: Grams) {
-        // Looked up before inserting: this runs for every GPU at every sample, and the key's
-        // allocation is only needed the first time.
-        let u = match self.unattributed.get_mut(uuid) {
-            Some(u) => u,
-            None => self.unattributed.entry(uuid.to_string()).or_default(),
-        };
-        u.gpu = gpu;
+        let u = &mut self.gpu(uuid, gpu).unattributed;
         u.energy += energy;
         u.co2e += co2e;
     }
 
+    /// Puts back a workload's saved totals.
+    pub fn restore(&mut self, uuid: &str, gpu: u32, labels: Labels, entry: Entry) {
+        let fresh = !is_overflow(&labels);
+        if self
+            .gpu(uuid, gpu)
+            .workloads
+            .insert(labels, entry)
+            .is_none()
+            && fresh
+        {
+            self.named += 1;
+        }
+    }
+
+    /// Puts back a GPU's saved unattributed totals.
+    pub fn restore_unattributed(&mut self, uuid: &str, gpu: u32, totals: Unattributed) {
+        self.gpu(uuid, gpu).unattributed = totals;
+    }
+
     /// Drops workloads that ended more than the retention ago; returns how many.
     pub fn expire(&mut self, now_unix: f64) -> usize {
-        let before = self.entries.len();
         let retention = self.retention_s;
-        self.entries
-            .retain(|_, e| e.active || now_unix - e.last_active_unix <= retention);
-        before - self.entries.len()
+        let mut dropped = 0;
+        let mut named = 0;
+        for g in self.gpus.values_mut() {
+            let before = g.workloads.len();
+            g.workloads
+                .retain(|_, e| e.active || now_unix - e.last_active_unix <= retention);
+            dropped += before - g.workloads.len();
+            named += g.workloads.keys().filter(|l| !is_overflow(l)).count();
+        }
+        if dropped > 0 {
+            self.named = named;
+        }
+        self.folded.retain(|_, last| now_unix - *last <= retention);
+        dropped
     }
 }
 
@@ -143,15 +233,15 @@ fn is_overflow(labels: &[String]) -> bool {
 mod tests {
     use super::*;
 
-    fn labels(v: &str) -> Vec<String> {
-        vec![v.to_string()]
+    fn labels(v: &str) -> Labels {
+        vec![v.to_string()].into()
     }
 
     fn add(t: &mut Table, who: &str, now: f64) -> bool {
         t.add(
             "GPU-0",
             0,
-            labels(who),
+            &labels(who),
             Joules(1.0),
             Grams(2.0),
             Watts(10.0),
@@ -159,18 +249,22 @@ mod tests {
         )
     }
 
+    fn entry<'a>(t: &'a Table, who: &str) -> &'a Entry {
+        &t.gpus["GPU-0"].workloads[&*labels(who)]
+    }
+
     #[test]
     fn totals_accumulate_and_power_resets_each_sample() {
         let mut t = Table::new(10, 60.0);
-        add(&mut t, "alice", 0.0);
-        add(&mut t, "alice", 0.0);
-        let e = &t.entries[&("GPU-0".to_string(), labels("alice"))];
+        add(&mut t, "alice", 5.0);
+        add(&mut t, "alice", 5.0);
+        let e = entry(&t, "alice");
         assert_eq!(
-            (e.energy, e.co2e, e.power),
-            (Joules(2.0), Grams(4.0), Watts(20.0))
+            (e.energy, e.co2e, e.power, e.created_unix),
+            (Joules(2.0), Grams(4.0), Watts(20.0), Some(5.0))
         );
         t.begin();
-        let e = &t.entries[&("GPU-0".to_string(), labels("alice"))];
+        let e = entry(&t, "alice");
         assert_eq!((e.power, e.active), (Watts(0.0), false));
     }
 
@@ -180,20 +274,32 @@ mod tests {
         add(&mut t, "alice", 0.0);
         t.begin();
         assert_eq!(t.expire(60.0), 0);
+        assert_eq!(t.named_series(), 1);
         assert_eq!(t.expire(60.5), 1);
-        assert!(t.entries.is_empty());
+        assert!(t.gpus["GPU-0"].workloads.is_empty());
+        assert_eq!(t.named_series(), 0);
     }
 
     #[test]
-    fn past_the_cap_new_workloads_overflow() {
+    fn past_the_cap_new_workloads_overflow_and_are_counted() {
         let mut t = Table::new(2, 60.0);
         assert!(!add(&mut t, "a", 0.0));
         assert!(!add(&mut t, "b", 0.0));
         assert!(add(&mut t, "c", 0.0));
         assert!(add(&mut t, "d", 0.0));
+        assert!(add(&mut t, "d", 1.0));
         assert!(!add(&mut t, "a", 0.0), "known workloads keep their series");
-        let overflow = &t.entries[&("GPU-0".to_string(), labels(OVERFLOW))];
-        assert_eq!(overflow.energy, Joules(2.0));
-        assert_eq!(t.entries.len(), 3);
+        assert_eq!(entry(&t, OVERFLOW).energy, Joules(3.0));
+        assert_eq!(t.gpus["GPU-0"].workloads.len(), 3);
+        assert_eq!((t.named_series(), t.folded_workloads()), (2, 2));
+        t.begin();
+        t.expire(60.5);
+        assert_eq!(t.folded_workloads(), 1, "c was last seen at 0, d at 1");
+        t.expire(61.5);
+        assert_eq!((t.named_series(), t.folded_workloads()), (0, 0));
+        assert!(
+            !add(&mut t, "e", 62.0),
+            "room again once the others expired"
+        );
     }
 }

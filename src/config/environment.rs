@@ -24,8 +24,10 @@ pub struct UnknownVariable {
 /// Every variable the exporter reads: one per flag, the credentials read directly, and the
 /// build's revision.
 pub fn known_variables() -> Vec<String> {
-    let mut known: Vec<String> = Cli::command()
+    let cli = Cli::command();
+    let mut known: Vec<String> = cli
         .get_arguments()
+        .chain(cli.get_subcommands().flat_map(|c| c.get_arguments()))
         .filter_map(|a| a.get_env())
         .map(|e| e.to_string_lossy().into_owned())
         .collect();
@@ -98,6 +100,7 @@ mod tests {
         assert!(unknown(&[
             "GPU_CARBON_EXPORTER_CARBON_ZONE",
             "GPU_CARBON_EXPORTER_NO_COLLECTOR_ATTRIBUTION",
+            "GPU_CARBON_EXPORTER_CHECK_DURATION",
             "GPU_CARBON_EXPORTER_CARBON_WATTTIME_PASSWORD",
             "GPU_CARBON_EXPORTER_CARBON_ELECTRICITYMAPS_TOKEN",
             "PATH",

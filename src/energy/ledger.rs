@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::counter::{CounterStep, CounterTracker};
+use super::discrepancy::Discrepancy;
 use super::interval::IntervalAverage;
 use super::plausibility::{check_power, max_energy};
 use super::trapezoid::Trapezoid;
@@ -73,6 +74,8 @@ pub struct Ledger {
     suspect: Option<(Duration, u64)>,
     trapezoid: Trapezoid,
     interval: IntervalAverage,
+    /// A counter's energy against the integrated power readings, over the same intervals.
+    discrepancy: Discrepancy,
     limit: Option<Watts>,
     totals: Totals,
 }
@@ -87,6 +90,7 @@ impl Ledger {
             suspect: None,
             trapezoid: Trapezoid::default(),
             interval: IntervalAverage::default(),
+            discrepancy: Discrepancy::default(),
             limit: None,
             totals: Totals::default(),
         }
@@ -109,6 +113,12 @@ impl Ledger {
     /// The totals so far.
     pub fn totals(&self) -> Totals {
         self.totals
+    }
+
+    /// How the counter compares with the integrated power readings over the last window
+    /// (always empty for a source other than a counter).
+    pub fn discrepancy(&self) -> &Discrepancy {
+        &self.discrepancy
     }
 
     /// Accounts one tick's readings.
@@ -137,12 +147,21 @@ impl Ledger {
             implausible_power: obs.power.is_some() && measured.is_none(),
             ..Outcome::default()
         };
+        let since = self.trapezoid.last_at().map(|t0| at.saturating_sub(t0));
         let integrated = self.trapezoid.step(at, power, self.max_gap);
         let energy = match (self.source, obs.energy_uj) {
             (EnergySource::Integrated | EnergySource::Estimated(_), _) => integrated,
             (EnergySource::Modelled(_), _) => self.interval.step(at, power, self.max_gap),
             (EnergySource::Counter { wraps_at_uj }, Some(uj)) => {
-                self.counter_energy(at, uj, wraps_at_uj, integrated, &mut out)
+                let step = self.counter_energy(at, uj, wraps_at_uj, integrated, &mut out);
+                // Compared only where the power readings integrate over exactly the counter's
+                // interval: not across a restart, a rejected step or a missed reading.
+                if let (Some((counter, over)), Some(integrated)) = (step, integrated) {
+                    if !out.counter_reset && since == Some(over) {
+                        self.discrepancy.add(at, over, counter, integrated);
+                    }
+                }
+                step.map(|(energy, _)| energy)
             }
             (EnergySource::Counter { .. } | EnergySource::Unavailable, _) => None,
         };
@@ -159,7 +178,7 @@ impl Ledger {
         wraps_at: Option<u64>,
         integrated: Option<Joules>,
         out: &mut Outcome,
-    ) -> Option<Joules> {
+    ) -> Option<(Joules, Duration)> {
         let (energy, over, reset) = match self.counter.measure(at, uj, wraps_at) {
             CounterStep::Baseline => {
                 self.counter.accept(at, uj);
@@ -184,7 +203,7 @@ impl Ledger {
         if out.power.is_none() && !over.is_zero() {
             out.power = Some(Watts(energy.0 / over.as_secs_f64()));
         }
-        Some(energy)
+        Some((energy, over))
     }
 
     /// A counter reading `uj` at `at` that is more than the board could draw since the base.

@@ -3,6 +3,7 @@
 //!
 //! - [`counter`]: differences of the hardware energy counter, with reset detection;
 //! - [`trapezoid`]: energy by trapezoid integration of power where no counter exists;
+//! - [`discrepancy`]: where a counter exists, how far it disagrees with integrated power;
 //! - [`plausibility`]: which readings are physically possible;
 //! - [`estimate`]: a utilization-based power model where no sensor exists;
 //! - [`host`]: the host CPU and memory model where there is no RAPL (Cloud Carbon Footprint);
@@ -10,6 +11,7 @@
 //! - [`ledger`]: one device's running totals of energy, idle energy and CO2e.
 
 pub mod counter;
+pub mod discrepancy;
 pub mod estimate;
 pub mod host;
 pub mod interval;

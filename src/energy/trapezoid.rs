@@ -17,6 +17,11 @@ pub struct Trapezoid {
 }
 
 impl Trapezoid {
+    /// When the last accepted power reading was taken, if any.
+    pub fn last_at(&self) -> Option<Duration> {
+        self.last.map(|(at, _)| at)
+    }
+
     /// Takes the power reading at `at` (`None` if missing or rejected) and returns the energy
     /// since the previous accepted reading, if there is one no older than `max_gap`.
     pub fn step(

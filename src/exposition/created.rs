@@ -28,6 +28,13 @@ const DEVICE: [&str; 7] = [
 /// Host-domain families, keyed by the `domain` label.
 const HOST: [&str; 2] = ["gpu_host_energy_kwh_total", "gpu_host_co2e_grams_total"];
 
+/// Workload families, keyed by `uuid` and the workload labels: created when the workload's
+/// first energy was counted (kept in the state file).
+const WORKLOAD: [&str; 2] = [
+    "gpu_workload_energy_kwh_total",
+    "gpu_workload_co2e_grams_total",
+];
+
 /// Counters that live as long as the process: created when it started.
 const PER_PROCESS: [&str; 8] = [
     "gpu_carbon_exporter_sample_errors_total",
@@ -44,6 +51,9 @@ const PER_PROCESS: [&str; 8] = [
 pub struct Created {
     devices: HashMap<String, f64>,
     hosts: HashMap<String, f64>,
+    /// The workload label names, in the order of the keys' values.
+    workload_labels: Vec<&'static str>,
+    workloads: HashMap<(String, Vec<String>), f64>,
     process_started_unix: f64,
 }
 
@@ -60,9 +70,20 @@ impl Created {
                 DeviceKind::HostDomain => hosts.insert(d.info.name.clone(), at),
             };
         }
+        let attribution = snapshot.and_then(|s| s.attribution.as_ref());
+        let workloads = attribution
+            .iter()
+            .flat_map(|a| &a.workloads)
+            .filter_map(|w| {
+                let at = w.created_unix?;
+                Some(((w.uuid.to_string(), w.labels.to_vec()), at))
+            })
+            .collect();
         Created {
             devices,
             hosts,
+            workload_labels: attribution.map(|a| a.labels.clone()).unwrap_or_default(),
+            workloads,
             process_started_unix,
         }
     }
@@ -74,6 +95,14 @@ impl Created {
             label("uuid").and_then(|u| self.devices.get(u).copied())
         } else if HOST.contains(&family) {
             label("domain").and_then(|d| self.hosts.get(d).copied())
+        } else if WORKLOAD.contains(&family) {
+            let uuid = label("uuid")?.to_string();
+            let values: Option<Vec<String>> = self
+                .workload_labels
+                .iter()
+                .map(|name| label(name).map(str::to_string))
+                .collect();
+            self.workloads.get(&(uuid, values?)).copied()
         } else if PER_PROCESS.contains(&family) {
             Some(self.process_started_unix)
         } else {

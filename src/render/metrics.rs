@@ -72,6 +72,8 @@ pub const EMBODIED: Spec = spec("gpu_embodied_co2e_grams_total", COUNTER, GPU,
     "Embodied (manufacturing, scope 3) emissions of the GPU amortised linearly over its service life while the exporter runs, in grams CO2e. Separate from gpu_co2e_grams_total (operational, scope 2).");
 pub const RESETS: Spec = spec("gpu_energy_hardware_resets_total", COUNTER, GPU,
     "Times the hardware energy counter restarted (driver reload, GPU reset); the exported energy carries on.");
+pub const DISCREPANCY: Spec = spec("gpu_energy_discrepancy_ratio", GAUGE, GPU,
+    "How far the hardware energy counter disagrees with the trapezoid of the power readings over the same sample intervals in the last 5 minutes: counter energy / integrated energy - 1 (0 = agreement, 0.5 = counter 50 % higher). Only for energy_source=counter.");
 pub const INTENSITY: Spec = spec("gpu_carbon_intensity_grams_per_kwh", GAUGE, &["provider", "scope", "signal", "zone"],
     "Carbon intensity of electricity in force, in grams CO2e per kWh. provider: static, electricitymaps, watttime, ukgrid or schedule (static while a live provider falls back); signal: average or marginal; scope: lifecycle or direct.");
 pub const INTENSITY_INFO: Spec = spec("gpu_carbon_intensity_info", GAUGE, &["provider", "source", "zone"],
@@ -200,12 +202,18 @@ pub const UNATTRIBUTED_CO2E: Spec = spec(
     GPU,
     "Emissions of gpu_unattributed_energy_kwh_total, in grams CO2e.",
 );
-pub const ATTRIBUTION_SERIES: Spec = spec(
-    "gpu_carbon_exporter_attribution_series",
+pub const ATTRIBUTION_SERIES: Spec = spec("gpu_carbon_exporter_attribution_series", GAUGE, &[],
+    "Workload series exported now (live and retained), the _overflow_ series not counted; at most gpu_carbon_exporter_attribution_max_series.");
+pub const ATTRIBUTION_MAX_SERIES: Spec = spec(
+    "gpu_carbon_exporter_attribution_max_series",
     GAUGE,
     &[],
-    "Workload series exported (live and retained), against --attribution.max-series.",
+    "--attribution.max-series: the most workload series; new workloads past it are counted in the _overflow_ series.",
 );
+pub const ATTRIBUTION_FOLDED: Spec = spec("gpu_carbon_exporter_attribution_overflow_workloads", GAUGE, &[],
+    "Workloads counted in an _overflow_ series because the cap was reached, live or ended within --attribution.retention. Above 0: raise --attribution.max-series or use fewer labels.");
+pub const KUBERNETES_ALLOCATION: Spec = spec("gpu_kubernetes_allocation_info", GAUGE, &["container", "gpu", "namespace", "pod", "uuid"],
+    "A container the kubelet gave this GPU (pod-resources API: device plugin IDs, time-slicing replicas, index IDs and DRA devices); always 1. Who was given a GPU, not who used it: join with gpu_unattributed_energy_kwh_total for allocated-but-idle energy.");
 pub const KUBERNETES_UP: Spec = spec("gpu_carbon_exporter_kubernetes_pod_resources_up", GAUGE, &[],
     "1 if the kubelet pod-resources API answered at the latest refresh; 0 if not, and pods are then labelled by UID only.");
 
@@ -226,13 +234,16 @@ pub const WEB_CONFIG_LAST: Spec = spec(
 pub const WEB: [&Spec; 2] = [&WEB_CONFIG_RELOAD, &WEB_CONFIG_LAST];
 
 /// All of the above but [`WEB`], for the snapshot collector's descriptors.
-pub const ALL: [&Spec; 42] = [
+pub const ALL: &[&Spec] = &[
     &WORKLOAD_ENERGY,
     &WORKLOAD_CO2E,
     &WORKLOAD_POWER,
     &UNATTRIBUTED_ENERGY,
     &UNATTRIBUTED_CO2E,
     &ATTRIBUTION_SERIES,
+    &ATTRIBUTION_MAX_SERIES,
+    &ATTRIBUTION_FOLDED,
+    &KUBERNETES_ALLOCATION,
     &KUBERNETES_UP,
     &INFO,
     &UP,
@@ -244,6 +255,7 @@ pub const ALL: [&Spec; 42] = [
     &CO2E,
     &EMBODIED,
     &RESETS,
+    &DISCREPANCY,
     &INTENSITY,
     &INTENSITY_INFO,
     &INTENSITY_UPDATED,

@@ -180,13 +180,15 @@ fn render(s: &Snapshot, out: &mut Families) {
 }
 
 fn render_attribution(a: &AttributionSnapshot, out: &mut Families) {
-    out.add(&ATTRIBUTION_SERIES, &[], a.workloads.len() as f64);
+    out.add(&ATTRIBUTION_SERIES, &[], a.named_series as f64);
+    out.add(&ATTRIBUTION_MAX_SERIES, &[], a.max_series as f64);
+    out.add(&ATTRIBUTION_FOLDED, &[], a.folded_workloads as f64);
     if let Some(up) = a.kubernetes_up {
         out.add(&KUBERNETES_UP, &[], if up { 1.0 } else { 0.0 });
     }
     for w in &a.workloads {
         let index = w.gpu.to_string();
-        let mut pairs = vec![("gpu", index.as_str()), ("uuid", w.uuid.as_str())];
+        let mut pairs = vec![("gpu", index.as_str()), ("uuid", &*w.uuid)];
         pairs.extend(
             a.labels
                 .iter()
@@ -204,6 +206,10 @@ fn render_attribution(a: &AttributionSnapshot, out: &mut Families) {
         let id: [&str; 2] = [&index, &u.uuid];
         out.add(&UNATTRIBUTED_ENERGY, &id, u.energy.kwh());
         out.add(&UNATTRIBUTED_CO2E, &id, u.co2e.0);
+        for h in a.allocations.holders(&u.uuid) {
+            let values = [h.container.as_str(), &index, &h.namespace, &h.pod, &u.uuid];
+            out.add(&KUBERNETES_ALLOCATION, &values, 1.0);
+        }
     }
 }
 
@@ -276,6 +282,9 @@ fn render_gpu(g: &DeviceSnapshot, out: &mut Families) {
     }
     if g.energy_source == SourceKind::Counter {
         out.add(&RESETS, &id, g.totals.counter_resets as f64);
+    }
+    if let Some(ratio) = g.counter_discrepancy {
+        out.add(&DISCREPANCY, &id, ratio);
     }
     for kind in ErrorKind::ALL {
         out.add(

@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 pub use error::StartError;
 pub(crate) use inventory::log_inventory;
 pub(crate) use ledger::Publisher;
+pub(crate) use sources::open_collectors;
 pub(crate) use workers::Workers;
 
 use crate::backend::{Backend, DeviceKind};

@@ -143,10 +143,8 @@ pub(crate) fn attributor(
         info!("Attributing simulated GPUs' energy to made-up demo workloads");
         return (demo::attributor(&config.settings, &gpus), None);
     }
-    let resolver: Box<dyn Resolver> = Box::new(ProcResolver::new(
-        config.procfs.clone(),
-        config.rootfs.clone(),
-    ));
+    let resolver: Box<dyn Resolver> =
+        Box::new(ProcResolver::new(config.procfs.clone(), &config.rootfs));
     let gpus = sampler
         .inventory()
         .map(|(_, d, _)| (d.index, d.uuid.clone()))

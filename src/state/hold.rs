@@ -43,23 +43,22 @@ pub fn held(live: &Snapshot, durable: &StateFile) -> Snapshot {
                 )
             })
             .collect();
-        a.workloads.retain_mut(
-            |w| match workloads.get(&(w.uuid.as_str(), w.labels.as_slice())) {
+        a.workloads
+            .retain_mut(|w| match workloads.get(&(&*w.uuid, &*w.labels)) {
                 Some(&(energy, co2e)) => {
                     w.energy = Joules(energy);
                     w.co2e = Grams(co2e);
                     true
                 }
                 None => false,
-            },
-        );
+            });
         let unattributed: HashMap<&str, (f64, f64)> = saved
             .iter()
             .flat_map(|s| &s.unattributed)
             .map(|u| (u.uuid.as_str(), (u.energy_j, u.co2e_g)))
             .collect();
         a.unattributed
-            .retain_mut(|u| match unattributed.get(u.uuid.as_str()) {
+            .retain_mut(|u| match unattributed.get(&*u.uuid) {
                 Some(&(energy, co2e)) => {
                     u.energy = Joules(energy);
                     u.co2e = Grams(co2e);

@@ -86,6 +86,10 @@ pub struct SavedWorkload {
     pub co2e_g: f64,
     /// When one of its processes was last seen, Unix seconds.
     pub last_active_unix: f64,
+    /// When its series started from zero, Unix seconds (absent in files of older exporters:
+    /// such a workload gets no `_created`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_unix: Option<f64>,
 }
 
 /// One GPU's unattributed totals.
@@ -110,19 +114,20 @@ impl SavedAttribution {
                 .workloads
                 .iter()
                 .map(|w| SavedWorkload {
-                    uuid: w.uuid.clone(),
+                    uuid: w.uuid.to_string(),
                     gpu: w.gpu,
-                    labels: w.labels.clone(),
+                    labels: w.labels.to_vec(),
                     energy_j: w.energy.0,
                     co2e_g: w.co2e.0,
                     last_active_unix: w.last_active_unix,
+                    created_unix: w.created_unix,
                 })
                 .collect(),
             unattributed: a
                 .unattributed
                 .iter()
                 .map(|u| SavedUnattributed {
-                    uuid: u.uuid.clone(),
+                    uuid: u.uuid.to_string(),
                     gpu: u.gpu,
                     energy_j: u.energy.0,
                     co2e_g: u.co2e.0,
@@ -145,12 +150,13 @@ impl SavedAttribution {
                 .iter()
                 .map(|w| WorkloadSnapshot {
                     gpu: w.gpu,
-                    uuid: w.uuid.clone(),
-                    labels: w.labels.clone(),
+                    uuid: w.uuid.as_str().into(),
+                    labels: w.labels.clone().into(),
                     energy: Joules(w.energy_j),
                     co2e: Grams(w.co2e_g),
                     power: None,
                     last_active_unix: w.last_active_unix,
+                    created_unix: w.created_unix,
                 })
                 .collect(),
             unattributed: self
@@ -158,12 +164,12 @@ impl SavedAttribution {
                 .iter()
                 .map(|u| UnattributedSnapshot {
                     gpu: u.gpu,
-                    uuid: u.uuid.clone(),
+                    uuid: u.uuid.as_str().into(),
                     energy: Joules(u.energy_j),
                     co2e: Grams(u.co2e_g),
                 })
                 .collect(),
-            kubernetes_up: None,
+            ..AttributionSnapshot::default()
         }
     }
 
@@ -384,6 +390,7 @@ impl SavedDevice {
             power: None,
             power_limit: None,
             utilization: None,
+            counter_discrepancy: None,
             totals: self.totals(),
             errors: Default::default(),
             counter: self.counter,

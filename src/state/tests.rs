@@ -40,6 +40,7 @@ pub(super) fn attribution() -> SavedAttribution {
             energy_j: 3.0e6,
             co2e_g: 400.0,
             last_active_unix: 1_800_000_000.5,
+            created_unix: Some(1_799_999_000.0),
         }],
         unattributed: vec![SavedUnattributed {
             uuid: "GPU-1".into(),

@@ -3,9 +3,12 @@
 //! and a fake kubelet pod-resources socket. Per-workload kWh are checked against the
 //! scenario's analytic split and against the device counters (exact conservation).
 
+mod allocations;
 mod kubelet;
+mod layouts;
 mod own_pod;
 mod splits;
+mod users;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -18,8 +21,8 @@ const CID_CRIO: &str = "33333333333333333333333333333333333333333333333333333333
 const POD_BOB: &str = "4f1c3a2e-8b7d-4c1e-9f3a-2b6c5d4e3f21";
 const POD_DAVE: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
 pub(crate) const GPU_A: &str = "GPU-aaaaaaaa-1111-2222-3333-444444444444";
-const GPU_B: &str = "GPU-bbbbbbbb-1111-2222-3333-444444444444";
-const GPU_C: &str = "GPU-cccccccc-1111-2222-3333-444444444444";
+pub(crate) const GPU_B: &str = "GPU-bbbbbbbb-1111-2222-3333-444444444444";
+pub(crate) const GPU_C: &str = "GPU-cccccccc-1111-2222-3333-444444444444";
 
 /// A fake host: `proc/PID/{status,cgroup}` and `root/etc/passwd` under a temp dir.
 pub(crate) struct Host {
@@ -105,6 +108,16 @@ power = const:100
 }
 
 pub(crate) fn start(host: &Host, scenario: &str, extra: &[&str]) -> Exporter {
+    start_with_env(host, scenario, extra, &[])
+}
+
+/// [`start`] with more environment variables for the exporter.
+pub(crate) fn start_with_env(
+    host: &Host,
+    scenario: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Exporter {
     let file = temp_file("attribution.scenario", scenario);
     let lib = fake_nvml_lib();
     let own_interval = extra.iter().any(|a| a.starts_with("--sample.interval"));
@@ -120,13 +133,18 @@ pub(crate) fn start(host: &Host, scenario: &str, extra: &[&str]) -> Exporter {
     if own_interval {
         args.remove(1);
     }
-    args.extend(host.args());
+    // A flag given in `extra` replaces the fake host's (e.g. `--path.rootfs=/`).
+    let given = |a: &String| {
+        extra
+            .iter()
+            .any(|e| e.split('=').next() == a.split('=').next())
+    };
+    args.extend(host.args().into_iter().filter(|a| !given(a)));
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let exporter = Exporter::start(
-        &args,
-        &[("FAKE_NVML_SCENARIO", file.to_str().expect("utf-8 path"))],
-    );
+    let mut envs = vec![("FAKE_NVML_SCENARIO", file.to_str().expect("utf-8 path"))];
+    envs.extend_from_slice(env);
+    let exporter = Exporter::start(&args, &envs);
     exporter.wait_ready();
     exporter
 }
@@ -379,7 +397,17 @@ process = pid=304
     };
     let s = scrape_after(&exporter, epoch, 0.7);
     assert_eq!(users(&s), ["_overflow_", "alice", "bob"], "{}", s.text);
-    assert_eq!(s.value("gpu_carbon_exporter_attribution_series", &[]), 3.0);
+    // Named series against the cap, and the two workloads (carol, dave) folded into overflow.
+    let gauge = |name: &str| s.value(name, &[]);
+    assert_eq!(
+        [
+            "gpu_carbon_exporter_attribution_series",
+            "gpu_carbon_exporter_attribution_max_series",
+            "gpu_carbon_exporter_attribution_overflow_workloads",
+        ]
+        .map(gauge),
+        [2.0, 2.0, 2.0]
+    );
     assert!(s
         .find("gpu_carbon_exporter_kubernetes_pod_resources_up", &[])
         .is_empty());
@@ -406,6 +434,10 @@ process = pid=304
         "dropped after the retention: {:?}",
         users(&s)
     );
+    // Alice's place went to the first folded workload still running (carol, from then on; her
+    // earlier energy stays in the overflow series); dave stays folded.
+    assert_eq!(users(&s), ["_overflow_", "bob", "carol"]);
+    assert_eq!(s.value("gpu_carbon_exporter_attribution_series", &[]), 2.0);
     let _ = std::fs::remove_dir_all(&host.dir);
 }
 

@@ -145,6 +145,20 @@ fn prometheus_gets_openmetrics_that_an_independent_parser_accepts() {
         );
     }
     assert_eq!(o.find("process_cpu_seconds_created", &[]).len(), 1);
+    // Every workload series too (the demo's workloads start with the exporter).
+    let workloads = o.find("gpu_workload_energy_kwh_total", &[]);
+    assert!(!workloads.is_empty());
+    let started = o.value("process_start_time_seconds", &[]);
+    for w in workloads {
+        let labels: Vec<(&str, &str)> = w
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let created = o.value("gpu_workload_energy_kwh_created", &labels);
+        assert!(created >= started.floor(), "{created} vs {started}");
+        assert_eq!(o.value("gpu_workload_co2e_grams_created", &labels), created);
+    }
 
     let Some(python) = tool("python3", "apt-get install python3") else {
         return;
@@ -197,6 +211,20 @@ fn created_survives_a_restart_with_the_ledger() {
         assert_eq!(
             after.value("gpu_energy_kwh_created", &[("uuid", uuid)]),
             s.value
+        );
+    }
+    let workloads = before.find("gpu_workload_energy_kwh_created", &[]);
+    assert!(!workloads.is_empty());
+    for w in workloads {
+        let labels: Vec<(&str, &str)> = w
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            after.value("gpu_workload_energy_kwh_created", &labels),
+            w.value,
+            "{labels:?}"
         );
     }
     let p0 = before.value("process_cpu_seconds_created", &[]);

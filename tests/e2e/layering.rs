@@ -33,6 +33,8 @@ const FLOORS: &[&[&str]] = &[
     &["config"],
     // Start-up steps, wiring everything.
     &["startup"],
+    // The self-check (`check`), which opens the sources as start-up does.
+    &["check"],
 ];
 
 fn floor_of(module: &str) -> Option<usize> {

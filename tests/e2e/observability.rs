@@ -229,12 +229,18 @@ fn dashboard_queries_and_rules_work_against_real_prometheus() {
             "0|2".to_string(),
             &[],
         ),
-        // GPU 3 runs nothing in the demo: the top panels, which follow $gpu, are empty.
+        // GPU 3 runs nothing in the demo: the top panels, which follow $gpu, are empty; it has
+        // no energy counter either, so no counter to compare with its power.
         (
             "one host, idle GPU 3",
             instance,
             "3".to_string(),
-            &["Top users", "Top namespaces", "Top Slurm jobs"],
+            &[
+                "Top users",
+                "Top namespaces",
+                "Top Slurm jobs",
+                "Energy counter vs integrated power",
+            ],
         ),
     ];
     for (what, instance, gpu, may_be_empty) in &selections {

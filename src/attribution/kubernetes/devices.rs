@@ -3,7 +3,8 @@
 //! - NVIDIA device plugin: `GPU-<uuid>` / `MIG-<uuid>`, time-slicing replicas `GPU-<uuid>::<n>`;
 //! - `DEVICE_ID_STRATEGY=index`: `0`, `1`, … (MIG: `0:1`), mapped by NVML index;
 //! - Dynamic Resource Allocation (`dynamic_resources`): a `GPU-`/`MIG-` UUID inside the device
-//!   or CDI device name where the driver puts one.
+//!   or CDI device name where the driver puts one, else NVIDIA's DRA driver's canonical device
+//!   names `gpu-<index>` and `gpu-<index>-mig-<profile>-<start>-<size>` by NVML index.
 
 use std::collections::HashMap;
 
@@ -70,11 +71,28 @@ fn container_gpus(c: &ContainerResources, gpus: &[(u32, String)]) -> Vec<String>
         }
     }
     for claim in c.dynamic_resources.iter().flat_map(|d| &d.claim_resources) {
-        let names = std::iter::once(claim.device_name.as_str())
+        let mut names = std::iter::once(claim.device_name.as_str())
             .chain(claim.cdi_devices.iter().map(|d| d.name.as_str()));
-        found.extend(names.filter_map(uuid_inside));
+        let uuid = names
+            .find_map(uuid_inside)
+            .or_else(|| dra_index_name(&claim.device_name, gpus));
+        found.extend(uuid);
     }
     found
+}
+
+/// NVIDIA's DRA driver names a GPU `gpu-<index>` and a MIG device on it
+/// `gpu-<index>-mig-<profile>-<start>-<size>`: the GPU of NVML index `<index>`.
+pub fn dra_index_name(name: &str, gpus: &[(u32, String)]) -> Option<String> {
+    let rest = name.strip_prefix("gpu-")?;
+    let (index, tail) = rest.split_once('-').unwrap_or((rest, ""));
+    if !(tail.is_empty() || tail.starts_with("mig-")) {
+        return None;
+    }
+    let index: u32 = index.parse().ok()?;
+    gpus.iter()
+        .find(|(i, _)| *i == index)
+        .map(|(_, uuid)| uuid.clone())
 }
 
 /// A device plugin ID → GPU UUID: a UUID (replica suffix `::n` removed) or an NVML index.
@@ -160,6 +178,18 @@ mod tests {
             }],
         }];
         assert_eq!(container_gpus(&c, &gpus()), [B]);
+        // NVIDIA's driver: canonical names, its CDI names carry a claim UID, not a GPU UUID.
+        let claim = &mut c.dynamic_resources[0].claim_resources[0];
+        claim.cdi_devices[0].name = "k8s.gpu.nvidia.com/claim=2f1e7c9a-gpu-0".into();
+        claim.device_name = "gpu-0".into();
+        assert_eq!(container_gpus(&c, &gpus()), [A]);
+        assert_eq!(
+            dra_index_name("gpu-1-mig-19-0-1", &gpus()).as_deref(),
+            Some(B)
+        );
+        for other in ["gpu-7", "gpu-x", "gpu-1-foo", "imex-channel-0", "gpu-"] {
+            assert_eq!(dra_index_name(other, &gpus()), None, "{other}");
+        }
         assert_eq!(uuid_inside("gpu-0"), None);
         assert_eq!(uuid_inside(&format!("x/{A}-y")).as_deref(), Some(A));
     }

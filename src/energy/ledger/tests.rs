@@ -378,3 +378,49 @@ fn host_model_energy_is_the_rectangle_of_each_interval() {
         24.0 / JOULES_PER_KWH * 1.5 * 400.0
     ));
 }
+
+/// The readings say 200 W; the counter advances 300 J a second: over 10 s the counter's
+/// 3000 J against the integrated 2000 J is a discrepancy of 3000 / 2000 − 1 = +0.5.
+#[test]
+fn a_counter_at_the_wrong_rate_shows_in_the_discrepancy() {
+    let mut l = Ledger::new(COUNTER, GAP);
+    for i in 0..=10u64 {
+        l.see(&obs(i as f64, 200.0, Some(300_000 * i), 0.5), F);
+    }
+    let c = l.discrepancy().comparison().expect("compared");
+    assert_eq!(
+        (c.counter, c.integrated),
+        (Joules(3_000.0), Joules(2_000.0))
+    );
+    assert_eq!(c.covered, at(10.0));
+    assert_eq!(l.discrepancy().ratio(), Some(0.5));
+}
+
+/// Only intervals the counter and the power readings both cover alone are compared: not the
+/// one across a missed counter reading (the counter's step spans two readings of power), not
+/// a restart, not a rejected spike, not the first interval after it.
+#[test]
+fn only_like_for_like_intervals_are_compared() {
+    let mut l = Ledger::new(COUNTER, GAP);
+    let mj = [
+        Some(0),
+        Some(100_000),
+        None,
+        Some(300_000),
+        Some(50_000),
+        Some(150_000),
+    ];
+    for (i, mj) in mj.into_iter().enumerate() {
+        l.see(&obs(i as f64, 100.0, mj, 0.5), F);
+    }
+    // Spike at 6 s, then back on track at 7 s (measured from 5 s over two intervals).
+    l.see(&obs(6.0, 100.0, Some(900_000_000), 0.5), F);
+    l.see(&obs(7.0, 100.0, Some(350_000), 0.5), F);
+    l.see(&obs(8.0, 100.0, Some(450_000), 0.5), F);
+    // Compared: 0–1, 4–5 and 7–8 s, 100 J each by both.
+    let c = l.discrepancy().comparison().expect("compared");
+    assert_eq!((c.counter, c.integrated), (Joules(300.0), Joules(300.0)));
+    assert_eq!(c.covered, at(3.0));
+    // Every interval still counts: 100 W for 8 s (the restart's by the power readings).
+    assert_eq!(l.totals().energy, Joules(800.0));
+}

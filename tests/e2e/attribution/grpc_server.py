@@ -5,6 +5,7 @@ the same vendored .proto files the exporter is built from.
 
 usage: grpc_server.py PROTO_DIR SPEC_JSON [--pod-resources SOCK] [--cri SOCK]
 SPEC_JSON: {"pods": [{"namespace", "name", "uid", "containers": [{"name", "id", "devices"}]}]}
+(a device "dra:<name>" is served as a DRA claim of NVIDIA's driver, others as plugin IDs)
 """
 import argparse
 import json
@@ -44,11 +45,26 @@ def main():
 
     class Lister(pr_grpc.PodResourcesListerServicer):
         def List(self, request, context):
-            pods = [pr.PodResources(name=p["name"], namespace=p["namespace"], containers=[
-                pr.ContainerResources(name=c["name"], devices=[
-                    pr.ContainerDevices(resource_name="nvidia.com/gpu", device_ids=c["devices"])
-                ] if c.get("devices") else [])
-                for c in p["containers"]]) for p in spec["pods"]]
+            def container(p, c):
+                # "dra:<device name>" is a DRA claim (as NVIDIA's DRA driver fills it), any
+                # other string a device plugin ID of nvidia.com/gpu.
+                plugin = [d for d in c.get("devices", []) if not d.startswith("dra:")]
+                dra = [d[4:] for d in c.get("devices", []) if d.startswith("dra:")]
+                return pr.ContainerResources(
+                    name=c["name"],
+                    devices=[pr.ContainerDevices(resource_name="nvidia.com/gpu",
+                                                 device_ids=plugin)] if plugin else [],
+                    dynamic_resources=[pr.DynamicResource(
+                        claim_name=c["name"] + "-gpu", claim_namespace=p["namespace"],
+                        claim_resources=[pr.ClaimResource(
+                            driver_name="gpu.nvidia.com", pool_name="node-1", device_name=name,
+                            cdi_devices=[pr.CDIDevice(
+                                name="k8s.gpu.nvidia.com/claim=" + p["uid"] + "-" + name)])
+                            for name in dra])] if dra else [])
+
+            pods = [pr.PodResources(name=p["name"], namespace=p["namespace"],
+                                    containers=[container(p, c) for c in p["containers"]])
+                    for p in spec["pods"]]
             return pr.ListPodResourcesResponse(pod_resources=pods)
 
     class Runtime(cri_grpc.RuntimeServiceServicer):

@@ -92,3 +92,47 @@ fn systemd_unit_keeps_nvidia_devices_and_proc_reachable() {
     }
     assert!(problems.is_empty(), "{UNIT}:\n{}", problems.join("\n"));
 }
+
+/// The attribution drop-in loads cleanly beside the unit and only makes other users' processes
+/// visible (hidepid off) and their UIDs real (no user namespace). (`systemd-analyze security
+/// --offline` can't tell these two apart from the unit's own settings, so it isn't used here.)
+#[test]
+fn attribution_drop_in_shows_other_users_processes_and_nothing_more() {
+    let Some(analyze) = tool("systemd-analyze", "apt-get install systemd") else {
+        return;
+    };
+    let dir = support::temp_file("placeholder", "").with_file_name("units");
+    let _ = std::fs::remove_dir_all(&dir);
+    let drop_ins = dir.join("gpu-carbon-exporter.service.d");
+    std::fs::create_dir_all(&drop_ins).expect("mkdir");
+    let exec = format!("ExecStart={}", support::exporter_bin().display());
+    let unit: String = read(UNIT)
+        .lines()
+        .map(|l| {
+            if l.starts_with("ExecStart=") {
+                &exec
+            } else {
+                l
+            }
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.join("gpu-carbon-exporter.service"), unit).expect("unit");
+    let conf = read("deploy/systemd/gpu-carbon-exporter.service.d/attribution.conf");
+    let settings: Vec<&str> = conf
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty() && !l.starts_with('['))
+        .collect();
+    assert_eq!(settings, ["ProtectProc=default", "PrivateUsers=no"]);
+    std::fs::write(drop_ins.join("attribution.conf"), &conf).expect("drop-in");
+    // Given the unit's path, `verify` also loads the drop-ins in `<unit>.d/` beside it (an
+    // unknown key there would be reported).
+    let verify = run(
+        Command::new(&analyze)
+            .arg("verify")
+            .arg(dir.join("gpu-carbon-exporter.service")),
+        None,
+    );
+    verify.assert_clean("systemd-analyze verify with the drop-in");
+    let _ = std::fs::remove_dir_all(&dir);
+}

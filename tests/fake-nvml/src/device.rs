@@ -38,7 +38,7 @@ impl Gpu {
         Some(power.energy_between(0.0, t.max(0.0)))
     }
 
-    /// Exact counter value in joules: `E(t) - E(last reset <= t)`;
+    /// Exact counter value in joules: `counter_scale × (E(t) - E(last reset <= t))`;
     /// `None` if the counter (or power) is unsupported.
     pub fn counter_j(&self, t: f64) -> Option<f64> {
         if !self.counter {
@@ -51,7 +51,7 @@ impl Gpu {
             Some(i) => self.energy_j(self.reset_at[i])?,
             None => 0.0,
         };
-        Some(total - base)
+        Some(self.counter_scale * (total - base))
     }
 
     /// The counter as NVML reports it: millijoules, floored (with a 1 nJ
@@ -142,6 +142,14 @@ mod tests {
         // Floor, not round: 100 W for 1.23456789 s = 123.456789 J.
         let g = gpu("power = const:100");
         assert_eq!(g.counter_mj(1.234_567_89), Some(123_456));
+    }
+
+    #[test]
+    fn a_scaled_counter_runs_at_its_scale() {
+        let g = gpu("power = const:200\ncounter_scale = 1.5");
+        assert_eq!(g.counter_mj(10.0), Some(3_000_000));
+        assert_eq!(g.power_reading_mw(10.0), Some(200_000));
+        assert_eq!(g.energy_j(10.0), Some(2000.0));
     }
 
     #[test]

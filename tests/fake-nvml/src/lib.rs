@@ -71,6 +71,7 @@
 //! | `power_window` | `S` seconds: 0 = readings are `P(t)`; `S > 0` = readings are `(E(t) - E(t-S)) / S` | `0` |
 //! | `limit_w` | enforced power limit in W, or `unsupported` | `700` |
 //! | `counter` | `yes` / `no` (`no`: energy counter is `NVML_ERROR_NOT_SUPPORTED`) | `yes` |
+//! | `counter_scale` | factor ≥ 0: the counter advances `F` times the profile's energy, as a miscalibrated counter would (power readings are unaffected) | `1` |
 //! | `util` | profile in percent (clamped to 0..=100, rounded), or `unsupported`; memory utilization is half of it | `const:100` |
 //! | `reset_at` | `T1,T2,...`: the energy counter restarts from 0 at each `Ti` | none |
 //! | `lost_at`, `lost_until` | for `lost_at <= t < lost_until` every device query returns `NVML_ERROR_GPU_IS_LOST` (handle lookup still works) | never, forever |
@@ -91,7 +92,7 @@
 //!
 //! * `E(t)` is the exact integral of the power profile from 0 to `t`
 //!   (closed forms, no numeric stepping). The counter is
-//!   `E(t) - E(last reset_at <= t)`, reported in mJ, floored. Energy consumed
+//!   `counter_scale × (E(t) - E(last reset_at <= t))`, reported in mJ, floored. Energy consumed
 //!   while the device is lost or erroring is in the counter.
 //! * With `power_window = S`, before `t = S` the average is taken over
 //!   `[0, t]` (and at `t = 0` the reading is `P(0)`).

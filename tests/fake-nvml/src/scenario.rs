@@ -49,6 +49,9 @@ pub struct Gpu {
     pub limit_w: Option<f64>,
     /// `counter`: whether the total-energy counter is supported.
     pub counter: bool,
+    /// `counter_scale`: the counter advances this many times the true energy (a miscalibrated
+    /// counter; 1 = exact).
+    pub counter_scale: f64,
     /// `util`: GPU utilization in percent; `None` = `unsupported`.
     pub util: Option<Profile>,
     /// `reset_at`: times at which the energy counter restarts from 0 (sorted).
@@ -78,6 +81,7 @@ impl Gpu {
             power_window: 0.0,
             limit_w: Some(700.0),
             counter: true,
+            counter_scale: 1.0,
             util: Some(Profile::Const(100.0)),
             reset_at: Vec::new(),
             lost: None,
@@ -228,6 +232,7 @@ fn is_gpu_key(key: &str) -> bool {
             | "power_window"
             | "limit_w"
             | "counter"
+            | "counter_scale"
             | "util"
             | "reset_at"
             | "lost_at"
@@ -264,6 +269,7 @@ fn gpu_key(sec: &mut Section, key: &str, value: &str, line_no: usize) -> Result<
                 other => return Err(format!("counter must be yes or no, got `{other}`")),
             }
         }
+        "counter_scale" => gpu.counter_scale = non_negative(key, value)?,
         "util" => gpu.util = optional(value, Profile::parse)?,
         "reset_at" => {
             for t in value.split(',') {
