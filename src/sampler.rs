@@ -101,7 +101,10 @@ impl Sampler {
                 let states = backend
                     .devices()
                     .iter()
-                    .map(|d| LiveDevice::new(source_for(d, &settings.estimate), settings.max_gap))
+                    .map(|d| {
+                        let source = source_for(d, backend.reports_averages(), &settings.estimate);
+                        LiveDevice::new(source, settings.max_gap)
+                    })
                     .collect();
                 Source { backend, states }
             })
@@ -231,6 +234,12 @@ impl Sampler {
             }
         }
         self.expire(now.unix);
+        for source in &self.sources {
+            let name = source.backend.name();
+            if let Some(c) = self.collectors.iter_mut().find(|c| c.name == name) {
+                c.child = source.backend.child_counts();
+            }
+        }
         let attribution = self.attribution.as_mut().map(|a| a.finish(now.unix));
         let live = self.sources.iter().flat_map(|s| s.snapshot(embodied));
         Snapshot {
@@ -246,10 +255,11 @@ impl Sampler {
     }
 }
 
-fn source_for(device: &DeviceInfo, estimate: &EstimateSettings) -> EnergySource {
+fn source_for(device: &DeviceInfo, averages: bool, estimate: &EstimateSettings) -> EnergySource {
     EnergySource::choose(
         &device.caps,
         device.wraps_at_uj,
+        averages,
         estimate.model_for(&device.name),
         estimate.force,
     )

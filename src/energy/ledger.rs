@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::averages;
 use super::counter::{CounterStep, CounterTracker};
 use super::plausibility::{check_power, max_energy};
 use super::trapezoid::Trapezoid;
@@ -116,8 +117,9 @@ impl Ledger {
     /// step larger than the board could draw in its interval is rejected without moving the
     /// counter's base (see [`Ledger::rejected`]). Without a counter,
     /// energy is the trapezoid of the accepted power readings, or of the power model's
-    /// estimates. Energy counts as idle when the utilization reading at the end of its
-    /// interval is 0.
+    /// estimates; with averages the device timed itself, the sum of each average times its
+    /// interval (see [`averages`]). Energy counts as idle when the utilization reading at the
+    /// end of its interval is 0.
     pub fn observe(&mut self, at: Duration, obs: &Reading, factors: Factors) -> Outcome {
         if obs.power_limit.is_some() {
             self.limit = obs.power_limit;
@@ -134,6 +136,7 @@ impl Ledger {
         };
         let integrated = self.trapezoid.step(at, power, self.max_gap);
         let energy = match (self.source, obs.energy_uj) {
+            (EnergySource::Averaged, _) => self.averaged(obs, &mut out),
             (EnergySource::Integrated | EnergySource::Estimated(_), _) => integrated,
             (EnergySource::Counter { wraps_at_uj }, Some(uj)) => {
                 self.counter_energy(at, uj, wraps_at_uj, integrated, &mut out)
@@ -144,6 +147,15 @@ impl Ledger {
             out.step = self.add(energy, obs.utilization == Some(0.0), factors);
         }
         out
+    }
+
+    /// Energy of the averages that arrived this tick; the power to show is the latest accepted
+    /// one, else the reading (the backend's latest average, when no new one arrived).
+    fn averaged(&mut self, obs: &Reading, out: &mut Outcome) -> Option<Joules> {
+        let summed = averages::sum(&obs.averages, self.limit, self.max_gap);
+        out.implausible_power |= summed.rejected > 0;
+        out.power = summed.latest.or(out.power);
+        summed.latest.map(|_| summed.energy)
     }
 
     fn counter_energy(

@@ -167,6 +167,17 @@ fn render(s: &Snapshot, out: &mut Families) {
         for domain in &c.unreadable {
             out.add(&HOST_UNREADABLE, &[domain], 1.0);
         }
+        if let Some(child) = &c.child {
+            let reasons = [
+                ("exited", child.exited),
+                ("garbled", child.garbled),
+                ("stalled", child.stalled),
+            ];
+            for (reason, n) in reasons {
+                out.add(&CHILD_RESTARTS, &[c.name, reason], n as f64);
+            }
+            out.add(&CHILD_MALFORMED, &[c.name], child.malformed as f64);
+        }
     }
     for gpu in s.of_kind(DeviceKind::Gpu) {
         render_gpu(gpu, out);
@@ -224,7 +235,7 @@ fn render_state(h: &StateHealth, out: &mut Families) {
 }
 
 fn render_host(h: &DeviceSnapshot, out: &mut Families) {
-    let domain = [h.info.name.as_str()];
+    let domain = [h.info.name.as_str(), h.energy_source.as_str()];
     out.add(&HOST_ENERGY, &domain, h.totals.energy.kwh());
     out.add(&HOST_CO2E, &domain, h.totals.co2e.0);
     if let Some(p) = h.power {

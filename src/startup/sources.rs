@@ -10,6 +10,7 @@ use super::StartError;
 use crate::attribution;
 use crate::backend::hwmon::HwmonBackend;
 use crate::backend::nvml::{NvmlBackend, NvmlLibrary};
+use crate::backend::powermetrics::PowermetricsBackend;
 use crate::backend::rapl::RaplBackend;
 use crate::backend::simulated::SimulatedBackend;
 use crate::backend::Backend;
@@ -21,7 +22,7 @@ use crate::snapshot::CollectorStatus;
 pub(crate) type Opened = (Vec<Box<dyn Backend>>, Vec<CollectorStatus>);
 
 /// Opens every enabled collector. NVML failing is fatal (a GPU exporter that silently exports
-/// nothing is worse than one that refuses to start); hwmon and RAPL degrade to
+/// nothing is worse than one that refuses to start); hwmon, RAPL and powermetrics degrade to
 /// `gpu_carbon_exporter_collector_up 0` with a warning.
 pub(crate) fn open_collectors(
     sources: &Sources,
@@ -61,6 +62,18 @@ pub(crate) fn open_collectors(
             Err(err) => {
                 warn!(error = %err, "RAPL collector disabled");
                 collectors.push(CollectorStatus::new("rapl", false));
+            }
+        }
+    }
+    if let Some(settings) = &sources.powermetrics {
+        match PowermetricsBackend::start(settings) {
+            Ok(backend) => {
+                backends.push(Box::new(backend));
+                collectors.push(CollectorStatus::new("powermetrics", true));
+            }
+            Err(err) => {
+                warn!(error = %err, "powermetrics collector disabled");
+                collectors.push(CollectorStatus::new("powermetrics", false));
             }
         }
     }
