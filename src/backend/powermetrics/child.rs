@@ -271,6 +271,21 @@ fn spawn(
         .process_group(0)
         .spawn()?;
     debug!(pid = child.id(), generation, "powermetrics started");
+    if let Err(e) = follow(&mut child, generation, tx, stats) {
+        kill(&mut child);
+        return Err(e);
+    }
+    Ok(child)
+}
+
+/// Starts the threads that read the child's standard output (samples) and error (logged; the
+/// last line kept for a failed start's message).
+fn follow(
+    child: &mut Child,
+    generation: u64,
+    tx: &mpsc::Sender<Message>,
+    stats: &Arc<Stats>,
+) -> std::io::Result<()> {
     if let Some(out) = child.stdout.take() {
         let tx = tx.clone();
         std::thread::Builder::new()
@@ -293,7 +308,7 @@ fn spawn(
                 }
             })?;
     }
-    Ok(child)
+    Ok(())
 }
 
 /// Reads a child's standard output to its end.
