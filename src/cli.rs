@@ -135,6 +135,29 @@ pub struct Cli {
     #[arg(long = "no-collector.rapl")]
     pub no_collector_rapl: bool,
 
+    /// Read Mac CPU, GPU and Neural Engine power (Intel Macs: the package) through Apple's
+    /// powermetrics, run as a child process (macOS; off by default; needs root, as powermetrics
+    /// does).
+    #[arg(
+        long = "collector.powermetrics",
+        env = "GPU_CARBON_EXPORTER_COLLECTOR_POWERMETRICS",
+        overrides_with = "no_collector_powermetrics"
+    )]
+    pub collector_powermetrics: bool,
+    /// Do not run powermetrics.
+    #[arg(long = "no-collector.powermetrics")]
+    pub no_collector_powermetrics: bool,
+
+    /// The powermetrics program to run. Default: /usr/bin/powermetrics on macOS; on other
+    /// systems --collector.powermetrics needs it (a stand-in writing powermetrics' plist output,
+    /// for testing).
+    #[arg(
+        long = "powermetrics.path",
+        env = "GPU_CARBON_EXPORTER_POWERMETRICS_PATH",
+        value_name = "FILE"
+    )]
+    pub powermetrics_path: Option<PathBuf>,
+
     /// Mount point of sysfs (for the hwmon and rapl collectors); set to the host's /sys when
     /// running in a container that mounts it elsewhere.
     #[arg(

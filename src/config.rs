@@ -11,16 +11,15 @@ mod carbon;
 mod checks;
 pub mod environment;
 mod host;
+mod sources;
 
 use crate::cli::{Cli, LogFormat, LogLevel};
 use crate::duration;
-use crate::energy::EstimateSettings;
-use crate::energy::PowerModel;
 use crate::state;
-use crate::units::Watts;
 use crate::webconfig::Security;
 pub use attribution::AttributionConfig;
 pub use host::HostEstimateConfig;
+pub use sources::{NvidiaSource, Platform, Sources};
 
 /// Shortest and longest accepted `--sample.interval`.
 const INTERVAL_RANGE: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(300));
@@ -58,38 +57,6 @@ fn invalid(flag: &'static str, value: impl ToString, reason: impl ToString) -> C
         value: value.to_string(),
         reason: reason.to_string(),
     }
-}
-
-/// Where NVIDIA GPU readings come from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum NvidiaSource {
-    /// NVML, from `library` or the default library name.
-    Nvml {
-        /// `--nvml.library-path`.
-        library: Option<PathBuf>,
-    },
-    /// `gpus` simulated GPUs (`--demo`).
-    Simulated {
-        /// `--simulated.gpus`.
-        gpus: u32,
-    },
-}
-
-/// The collectors to run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sources {
-    /// NVIDIA GPUs (or simulated ones), unless `--no-collector.nvml`.
-    pub nvidia: Option<NvidiaSource>,
-    /// `--collector.hwmon`: AMD and Intel GPUs.
-    pub hwmon: bool,
-    /// `--collector.rapl`: CPU package and DRAM energy.
-    pub rapl: bool,
-    /// `--path.sysfs`.
-    pub sysfs: PathBuf,
-    /// Power estimation settings.
-    pub estimate: EstimateSettings,
-    /// The host's CPU and memory estimate, unless off.
-    pub host_estimate: Option<HostEstimateConfig>,
 }
 
 /// `--state.*`: the persistent ledger.
@@ -156,11 +123,17 @@ impl Config {
         cli: Cli,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let sources = sources(&cli)?;
+        let platform = Platform::current();
+        let sources = sources::sources(&cli, platform)?;
         let state = state(&cli)?;
         let carbon = carbon::carbon(&cli, env)?;
-        let attribution = attribution::config(&cli)?;
-        let warnings = checks::host_paths(&cli);
+        let attribution =
+            attribution::config(&cli)?.filter(|_| sources::attributes(&cli, platform));
+        // The host paths are read only by the Linux collectors, which macOS doesn't run.
+        let warnings = match platform {
+            Platform::MacOs => Vec::new(),
+            _ => checks::host_paths(&cli),
+        };
         Ok(Config {
             attribution,
             listen: cli
@@ -191,46 +164,6 @@ impl Config {
             warnings,
         })
     }
-}
-
-fn sources(cli: &Cli) -> Result<Sources, ConfigError> {
-    let nvidia = if cli.demo {
-        if !(1..=1024).contains(&cli.simulated_gpus) {
-            return Err(invalid(
-                "simulated.gpus",
-                cli.simulated_gpus,
-                "must be 1 to 1024",
-            ));
-        }
-        Some(NvidiaSource::Simulated {
-            gpus: cli.simulated_gpus,
-        })
-    } else if cli.no_collector_nvml {
-        None
-    } else {
-        Some(NvidiaSource::Nvml {
-            library: cli.nvml_library_path.clone(),
-        })
-    };
-    let (hwmon, rapl) = (cli.collector_hwmon, cli.collector_rapl);
-    if nvidia.is_none() && !hwmon && !rapl {
-        return Err(invalid(
-            "no-collector.nvml",
-            true,
-            "no collector left; enable --collector.hwmon or --collector.rapl, or use --demo",
-        ));
-    }
-    Ok(Sources {
-        nvidia,
-        hwmon,
-        rapl,
-        sysfs: cli.path_sysfs.clone(),
-        estimate: EstimateSettings {
-            force: cli.estimate_force,
-            model: power_model(cli.estimate_rated_watts, cli.estimate_idle_watts)?,
-        },
-        host_estimate: host::config(cli)?,
-    })
 }
 
 fn state(cli: &Cli) -> Result<Option<StateConfig>, ConfigError> {
@@ -270,33 +203,6 @@ fn state(cli: &Cli) -> Result<Option<StateConfig>, ConfigError> {
         flush_interval: flush,
         retention,
     }))
-}
-
-/// A model from `--estimate.rated-watts` and `--estimate.idle-watts`, if given.
-fn power_model(rated: Option<f64>, idle: Option<f64>) -> Result<Option<PowerModel>, ConfigError> {
-    let Some(rated) = rated else { return Ok(None) };
-    if !(rated > 0.0 && rated <= 5_000.0) {
-        return Err(invalid(
-            "estimate.rated-watts",
-            rated,
-            "must be above 0 and at most 5000",
-        ));
-    }
-    let model = match idle {
-        None => PowerModel::from_rated(Watts(rated)),
-        Some(i) if (0.0..=rated).contains(&i) => PowerModel {
-            idle: Watts(i),
-            rated: Watts(rated),
-        },
-        Some(i) => {
-            return Err(invalid(
-                "estimate.idle-watts",
-                i,
-                "must be between 0 and --estimate.rated-watts",
-            ))
-        }
-    };
-    Ok(Some(model))
 }
 
 /// `:9402` means every IPv4 interface, as in Go's `net.Listen`; host names are resolved once.
@@ -343,6 +249,8 @@ fn telemetry_path(path: String) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::energy::EstimateSettings;
+    use crate::units::Watts;
     use clap::Parser;
 
     fn config(args: &[&str]) -> Result<Config, ConfigError> {

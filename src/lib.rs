@@ -7,9 +7,11 @@
 //! - [`backend`]: where readings come from — [`backend::nvml`] (NVIDIA GPUs, behind a narrow
 //!   trait), [`backend::hwmon`] (AMD and Intel GPUs), [`backend::rapl`] (CPU package and DRAM),
 //!   [`backend::host_estimate`] (what the host CPU and memory model needs where there is no
-//!   RAPL) and [`backend::simulated`] (`--demo`).
+//!   RAPL), [`backend::powermetrics`] (Mac CPU, GPU and Neural Engine, from a supervised
+//!   `powermetrics` child) and [`backend::simulated`] (`--demo`).
 //! - [`energy`]: the pure accounting core — counter differences with reset handling, trapezoid
-//!   integration, plausibility, the host CPU and memory model ([`energy::host`]), per-GPU ledgers of energy, idle energy and CO2e; each reading
+//!   integration, sums of self-timed power averages, plausibility, the host CPU and memory
+//!   model ([`energy::host`]), per-GPU ledgers of energy, idle energy and CO2e; each reading
 //!   adds one [`energy::Step`], which the attributor splits.
 //! - [`attribution`]: who used the energy — each GPU's energy and CO2e split among the
 //!   workloads on it (user, pod, Slurm job), identities from `/proc`, the container runtime

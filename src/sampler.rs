@@ -241,6 +241,12 @@ impl Sampler {
             }
         }
         self.expire(now.unix);
+        for source in &self.sources {
+            let name = source.backend.name();
+            if let Some(c) = self.collectors.iter_mut().find(|c| c.name == name) {
+                c.child = source.backend.child_counts();
+            }
+        }
         let attribution = self.attribution.as_mut().map(|a| a.finish(now.unix));
         let mut live: Vec<_> = self
             .sources
@@ -282,16 +288,21 @@ pub fn sources_for(
         .iter()
         .map(|d| match model.and_then(|m| m.for_domain(&d.name)) {
             Some(domain) => EnergySource::Modelled(domain),
-            None => source_for(d, estimate),
+            None => source_for(d, backend.reports_averages(), estimate),
         })
         .collect()
 }
 
 /// The energy source of `device`: its counter, else its power reading, else a model.
-pub fn source_for(device: &DeviceInfo, estimate: &EstimateSettings) -> EnergySource {
+pub fn source_for(
+    device: &DeviceInfo,
+    averages: bool,
+    estimate: &EstimateSettings,
+) -> EnergySource {
     EnergySource::choose(
         &device.caps,
         device.wraps_at_uj,
+        averages,
         estimate.model_for(&device.name),
         estimate.force,
     )

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::attribution::AttributionSnapshot;
-use crate::backend::{DeviceInfo, DeviceKind};
+use crate::backend::{ChildCounts, DeviceInfo, DeviceKind};
 use crate::carbon::{Intensity, ProviderStatus};
 use crate::energy::{SourceKind, Totals};
 use crate::units::{Grams, Watts};
@@ -46,13 +46,16 @@ impl Snapshot {
 /// An enabled collector and whether it could start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectorStatus {
-    /// `nvml`, `simulated`, `hwmon` or `rapl`.
+    /// `nvml`, `simulated`, `hwmon`, `rapl` or `powermetrics`.
     pub name: &'static str,
     /// False when it could not start (e.g. RAPL files unreadable).
     pub up: bool,
     /// Host domains it found but can't read (RAPL zones whose counter is root-only), each
     /// named in the log; the readable ones are exported.
     pub unreadable: Vec<String>,
+    /// For a collector that runs a helper process (`powermetrics`), its restarts and the
+    /// samples it skipped, as of this tick.
+    pub child: Option<ChildCounts>,
 }
 
 impl CollectorStatus {
@@ -62,6 +65,7 @@ impl CollectorStatus {
             name,
             up,
             unreadable: Vec::new(),
+            child: None,
         }
     }
 }

@@ -5,9 +5,12 @@
 pub mod host_estimate;
 pub mod hwmon;
 pub mod nvml;
+pub mod powermetrics;
 pub mod rapl;
 pub mod simulated;
 pub mod sysfs;
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +98,31 @@ pub struct Reading {
     /// Processes on the device, once [`Backend::watch_processes`] was called; `None` where the
     /// device can't list them or the listing failed this tick.
     pub processes: Option<Vec<ProcessUse>>,
+    /// For a device that times its own power averages ([`Backend::reports_averages`]), those
+    /// that arrived since the previous read, oldest first; empty otherwise.
+    pub averages: Vec<PowerAverage>,
+}
+
+/// Power a device averaged over an interval it timed itself (one `powermetrics` sample).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PowerAverage {
+    /// The average.
+    pub power: Watts,
+    /// The interval it covers.
+    pub over: Duration,
+}
+
+/// How a collector that runs a helper process (`powermetrics`) has fared with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChildCounts {
+    /// Restarts after the process exited (or could not be started again).
+    pub exited: u64,
+    /// Restarts after it wrote output that could not be parsed, several samples in a row.
+    pub garbled: u64,
+    /// Restarts after it wrote nothing for too long.
+    pub stalled: u64,
+    /// Samples that could not be parsed and were skipped.
+    pub malformed: u64,
 }
 
 /// A process holding a GPU at a sample.
@@ -144,6 +172,16 @@ pub trait Backend: Send {
     /// The processor, for a backend whose devices' power is not measured but estimated by the
     /// host model from their size and utilization (the host estimate); `None` for the others.
     fn cpu_identity(&self) -> Option<&host_estimate::CpuIdentity> {
+        None
+    }
+    /// Whether power comes as averages over intervals the device timed itself
+    /// ([`Reading::averages`]) rather than as instantaneous readings; such devices are accounted
+    /// by summing average × interval, not by the trapezoid rule.
+    fn reports_averages(&self) -> bool {
+        false
+    }
+    /// For a collector that runs a helper process, how that process has fared.
+    fn child_counts(&self) -> Option<ChildCounts> {
         None
     }
 }

@@ -165,6 +165,7 @@ impl Backend for SimulatedBackend {
             processes: self
                 .processes
                 .then(|| demo::processes(info.index, profile.utilization(t))),
+            averages: Vec::new(),
         })
     }
 }

@@ -285,6 +285,14 @@ fn energy(s: &mut Section, p: &Probe) {
                 joules(total)
             ),
         ),
+        EnergySource::Averaged => s.add(
+            "energy",
+            Status::Ok,
+            format!(
+                "{} from power averages the device timed itself (powermetrics)",
+                joules(total)
+            ),
+        ),
         EnergySource::Estimated(_) => s.add(
             "energy",
             Status::Note,

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::averages;
 use super::counter::{CounterStep, CounterTracker};
 use super::discrepancy::Discrepancy;
 use super::interval::IntervalAverage;
@@ -130,8 +131,9 @@ impl Ledger {
     /// counter's base (see [`Ledger::rejected`]). Without a counter,
     /// energy is the trapezoid of the accepted power readings, or of the power model's
     /// estimates; the host model's estimate, from the utilization over the interval just
-    /// ended, counts as the rectangle of that interval. Energy counts as idle when the utilization reading at the end of its
-    /// interval is 0.
+    /// ended, counts as the rectangle of that interval; with averages the device timed itself,
+    /// the sum of each average times its interval (see [`averages`]). Energy counts as idle
+    /// when the utilization reading at the end of its interval is 0.
     pub fn observe(&mut self, at: Duration, obs: &Reading, factors: Factors) -> Outcome {
         if obs.power_limit.is_some() {
             self.limit = obs.power_limit;
@@ -150,6 +152,7 @@ impl Ledger {
         let since = self.trapezoid.last_at().map(|t0| at.saturating_sub(t0));
         let integrated = self.trapezoid.step(at, power, self.max_gap);
         let energy = match (self.source, obs.energy_uj) {
+            (EnergySource::Averaged, _) => self.averaged(obs, &mut out),
             (EnergySource::Integrated | EnergySource::Estimated(_), _) => integrated,
             (EnergySource::Modelled(_), _) => self.interval.step(at, power, self.max_gap),
             (EnergySource::Counter { wraps_at_uj }, Some(uj)) => {
@@ -169,6 +172,15 @@ impl Ledger {
             out.step = self.add(energy, obs.utilization == Some(0.0), factors);
         }
         out
+    }
+
+    /// Energy of the averages that arrived this tick; the power to show is the latest accepted
+    /// one, else the reading (the backend's latest average, when no new one arrived).
+    fn averaged(&mut self, obs: &Reading, out: &mut Outcome) -> Option<Joules> {
+        let summed = averages::sum(&obs.averages, self.limit, self.max_gap);
+        out.implausible_power |= summed.rejected > 0;
+        out.power = summed.latest.or(out.power);
+        summed.latest.map(|_| summed.energy)
     }
 
     fn counter_energy(

@@ -4,12 +4,14 @@
 //! - [`counter`]: differences of the hardware energy counter, with reset detection;
 //! - [`trapezoid`]: energy by trapezoid integration of power where no counter exists;
 //! - [`discrepancy`]: where a counter exists, how far it disagrees with integrated power;
+//! - [`averages`]: energy of power averages the device timed itself (`powermetrics`);
 //! - [`plausibility`]: which readings are physically possible;
 //! - [`estimate`]: a utilization-based power model where no sensor exists;
 //! - [`host`]: the host CPU and memory model where there is no RAPL (Cloud Carbon Footprint);
 //! - [`interval`]: energy of power figures that are already interval averages;
 //! - [`ledger`]: one device's running totals of energy, idle energy and CO2e.
 
+pub mod averages;
 pub mod counter;
 pub mod discrepancy;
 pub mod estimate;
@@ -34,6 +36,9 @@ pub enum EnergySource {
     },
     /// Trapezoid integration of power readings: as good as the sampling and the power reading.
     Integrated,
+    /// Power averages the device timed itself, each times its interval (`powermetrics`): as
+    /// good as the device's power figure, independent of the sampling. Labelled `integrated`.
+    Averaged,
     /// Trapezoid integration of a power estimate from utilization: a model, not a measurement.
     Estimated(PowerModel),
     /// The host model ([`host`]) of a host domain without RAPL, from its size and utilization
@@ -50,7 +55,7 @@ pub enum EnergySource {
 pub enum SourceKind {
     /// A hardware energy counter.
     Counter,
-    /// Integrated power readings.
+    /// Integrated power readings (or averages).
     Integrated,
     /// Integrated power estimates.
     Estimated,
@@ -76,7 +81,7 @@ impl EnergySource {
     pub fn kind(self) -> SourceKind {
         match self {
             EnergySource::Counter { .. } => SourceKind::Counter,
-            EnergySource::Integrated => SourceKind::Integrated,
+            EnergySource::Integrated | EnergySource::Averaged => SourceKind::Integrated,
             EnergySource::Estimated(_) | EnergySource::Modelled(_) => SourceKind::Estimated,
             EnergySource::Unavailable => SourceKind::Unavailable,
         }
@@ -95,18 +100,21 @@ impl EnergySource {
         }
     }
 
-    /// The best source a device offers: its counter, else its power reading, else an estimate
-    /// from utilization if a power model is known. `force_model` estimates even where a sensor
-    /// exists (for boards whose sensor is known to be wrong).
+    /// The best source a device offers: its counter, else its power reading (summed as
+    /// averages where the device `averages` its own power), else an estimate from utilization
+    /// if a power model is known. `force_model` estimates even where a sensor exists (for
+    /// boards whose sensor is known to be wrong).
     pub fn choose(
         caps: &Capabilities,
         wraps_at_uj: Option<u64>,
+        averages: bool,
         model: Option<PowerModel>,
         force_model: bool,
     ) -> EnergySource {
         match model {
             Some(m) if caps.utilization && force_model => EnergySource::Estimated(m),
             _ if caps.energy_counter => EnergySource::Counter { wraps_at_uj },
+            _ if caps.power && averages => EnergySource::Averaged,
             _ if caps.power => EnergySource::Integrated,
             Some(m) if caps.utilization => EnergySource::Estimated(m),
             _ => EnergySource::Unavailable,

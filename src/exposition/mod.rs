@@ -68,7 +68,7 @@ pub struct Exposition {
 
 impl Exposition {
     /// A registry with the snapshot collector (and persistence status, if any) and, if
-    /// `process` is set, the process collector.
+    /// `process` is set, the process collector (on Linux, where it can read `/proc`).
     pub fn new(
         snapshots: Published,
         process: bool,
@@ -77,11 +77,15 @@ impl Exposition {
         let registry = Registry::new();
         let own = SnapshotRenderer::new(snapshots.clone(), BuildInfo::current(), state)?;
         registry.register(Box::new(own))?;
+        // The process collector reads /proc: Linux only (elsewhere no process_* series).
+        #[cfg(target_os = "linux")]
         if process {
             registry.register(Box::new(
                 prometheus::process_collector::ProcessCollector::for_self(),
             ))?;
         }
+        #[cfg(not(target_os = "linux"))]
+        let _ = process;
         let started_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());

@@ -99,7 +99,7 @@ pub const BUILD: Spec = spec(
 pub const ERRORS: Spec = spec("gpu_carbon_exporter_sample_errors_total", COUNTER, &["gpu", "kind", "uuid"],
     "Failed or rejected GPU readings by kind: device_lost, read_error, implausible_power, implausible_energy.");
 pub const HOST_ENERGY: Spec = spec("gpu_host_energy_kwh_total", COUNTER, HOST,
-    "Energy of a host domain since the exporter started, in kWh: RAPL's package-N (CPU package) and dram-N (its memory), energy_source=counter; or, where there is no RAPL, cpu and memory, energy_source=estimated (Cloud Carbon Footprint model).");
+    "Energy of a host domain since the exporter started, in kWh: RAPL's package-N (CPU package) and dram-N (its memory), energy_source=counter; where there is no RAPL, cpu and memory, energy_source=estimated (Cloud Carbon Footprint model); or powermetrics on a Mac (cpu, gpu, ane: Apple Silicon CPU, GPU and Neural Engine; package: an Intel Mac's package), energy_source=integrated.");
 pub const HOST_CO2E: Spec = spec(
     "gpu_host_co2e_grams_total",
     COUNTER,
@@ -127,6 +127,14 @@ pub const COLLECTOR_UP: Spec = spec(
     GAUGE,
     &["collector"],
     "1 if an enabled collector started, 0 if it could not (the log says why).",
+);
+pub const CHILD_RESTARTS: Spec = spec("gpu_carbon_exporter_collector_child_restarts_total", COUNTER, &["collector", "reason"],
+    "Restarts of a collector's helper process (powermetrics) by reason: exited (it ended or could not be started), garbled (several unparseable samples in a row), stalled (no output for ten intervals, at least 10 s). Samples already read are kept.");
+pub const CHILD_MALFORMED: Spec = spec(
+    "gpu_carbon_exporter_collector_malformed_samples_total",
+    COUNTER,
+    &["collector"],
+    "Samples from a collector's helper process (powermetrics) that could not be parsed (malformed or cut short) and were skipped.",
 );
 pub const LAST: Spec = spec(
     "gpu_carbon_exporter_last_sample_timestamp_seconds",
@@ -271,6 +279,8 @@ pub const ALL: &[&Spec] = &[
     &HOST_ERRORS,
     &COLLECTOR_UP,
     &HOST_UNREADABLE,
+    &CHILD_RESTARTS,
+    &CHILD_MALFORMED,
     &LAST,
     &DURATION,
     &STATE_PERSISTING,

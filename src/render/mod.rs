@@ -167,6 +167,17 @@ fn render(s: &Snapshot, out: &mut Families) {
         for domain in &c.unreadable {
             out.add(&HOST_UNREADABLE, &[domain], 1.0);
         }
+        if let Some(child) = &c.child {
+            let reasons = [
+                ("exited", child.exited),
+                ("garbled", child.garbled),
+                ("stalled", child.stalled),
+            ];
+            for (reason, n) in reasons {
+                out.add(&CHILD_RESTARTS, &[c.name, reason], n as f64);
+            }
+            out.add(&CHILD_MALFORMED, &[c.name], child.malformed as f64);
+        }
     }
     for gpu in s.of_kind(DeviceKind::Gpu) {
         render_gpu(gpu, out);

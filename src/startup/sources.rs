@@ -11,6 +11,7 @@ use crate::attribution;
 use crate::backend::host_estimate::HostEstimateBackend;
 use crate::backend::hwmon::HwmonBackend;
 use crate::backend::nvml::{NvmlBackend, NvmlLibrary};
+use crate::backend::powermetrics::PowermetricsBackend;
 use crate::backend::rapl::RaplBackend;
 use crate::backend::simulated::SimulatedBackend;
 use crate::backend::Backend;
@@ -23,7 +24,7 @@ use crate::snapshot::CollectorStatus;
 pub(crate) type Opened = (Vec<Box<dyn Backend>>, Vec<CollectorStatus>);
 
 /// Opens every enabled collector. NVML failing is fatal (a GPU exporter that silently exports
-/// nothing is worse than one that refuses to start); hwmon and RAPL degrade to
+/// nothing is worse than one that refuses to start); hwmon, RAPL and powermetrics degrade to
 /// `gpu_carbon_exporter_collector_up 0` with a warning.
 pub(crate) fn open_collectors(
     sources: &Sources,
@@ -68,9 +69,23 @@ pub(crate) fn open_collectors(
             }
         }
     }
+    let mut measured = rapl_read;
+    if let Some(settings) = &sources.powermetrics {
+        match PowermetricsBackend::start(settings) {
+            Ok(backend) => {
+                backends.push(Box::new(backend));
+                measured = true;
+                collectors.push(CollectorStatus::new("powermetrics", true));
+            }
+            Err(err) => {
+                warn!(error = %err, "powermetrics collector disabled");
+                collectors.push(CollectorStatus::new("powermetrics", false));
+            }
+        }
+    }
     if let Some(host) = &sources.host_estimate {
-        if rapl_read && !host.force {
-            info!("RAPL measures the host's CPU and memory: no host estimate (--estimate.host.force estimates anyway)");
+        if measured && !host.force {
+            info!("RAPL or powermetrics measures the host's CPU: no host estimate (--estimate.host.force estimates anyway)");
         } else {
             let (backend, status) = open_host_estimate(host);
             backends.extend(backend);

@@ -9,6 +9,7 @@
 //! - [`compose`]: `docker-compose config`, mounts, and agreement with the shipped Prometheus
 //!   and Grafana files;
 //! - [`yamllint`]: `yamllint --strict` on every YAML file under `deploy/` and `grafana/`;
+//! - [`launchd`]: the launchd property list read by `plistlib`, its arguments started;
 //! - [`launch`]: every deploy file's arguments and environment, started on the real binary.
 //!
 //! This file keeps the paths and helpers they share. YAML is read with `serde_yaml_ng`. A
@@ -31,6 +32,7 @@ mod container;
 mod env_files;
 mod kubernetes;
 mod launch;
+mod launchd;
 mod systemd;
 mod yamllint;
 

@@ -20,6 +20,7 @@ mod layering;
 mod nvml;
 mod observability;
 mod pki;
+mod powermetrics;
 mod serving_limits;
 mod state;
 mod state_crash;

@@ -424,3 +424,40 @@ fn only_like_for_like_intervals_are_compared() {
     // Every interval still counts: 100 W for 8 s (the restart's by the power readings).
     assert_eq!(l.totals().energy, Joules(800.0));
 }
+
+/// Averages the device timed itself (powermetrics) count for exactly their own intervals,
+/// however many arrive at a tick, none included; the power shown is the latest one, and CO2e
+/// follows the energy.
+#[test]
+fn averages_are_summed_over_their_own_intervals() {
+    use crate::backend::PowerAverage;
+    let avg = |w: f64, s: f64| PowerAverage {
+        power: Watts(w),
+        over: at(s),
+    };
+    let mut l = Ledger::new(EnergySource::Averaged, GAP);
+    let ticks: [(Vec<PowerAverage>, Option<f64>); 4] = [
+        (vec![avg(3.0, 1.0)], Some(3.0)),
+        (vec![], Some(3.0)),
+        (vec![avg(10.0, 0.5), avg(20.0, 1.5)], Some(20.0)),
+        (vec![avg(9_999.0, 1.0), avg(2.0, 6.0)], Some(2.0)),
+    ];
+    let mut rejected = 0;
+    for (i, (averages, latest)) in ticks.into_iter().enumerate() {
+        let reading = crate::backend::Reading {
+            power: latest.map(Watts),
+            averages,
+            ..Default::default()
+        };
+        let out = l.observe(at(i as f64), &reading, F);
+        rejected += usize::from(out.implausible_power);
+        assert_eq!(out.power, latest.map(Watts));
+    }
+    // 3 J + 5 J + 30 J; the 9,999 W average is impossible, the 6 s one longer than the gap.
+    assert_eq!(rejected, 1);
+    let t = l.totals();
+    assert_eq!(t.energy, Joules(38.0));
+    let grams = 38.0 / JOULES_PER_KWH * 1.5 * 400.0;
+    assert!(close(t.co2e.0, grams), "{t:?}");
+    assert_eq!(l.source().as_str(), "integrated");
+}
