@@ -15,12 +15,17 @@ use crate::backend::{Backend, DeviceError, DeviceInfo, DeviceKind, Reading};
 use crate::carbon::embodied::Amortisation;
 use crate::carbon::IntensityProvider;
 use crate::clock::{Clock, Timestamp};
+use crate::energy::mig::MigAccounts;
 use crate::energy::{EnergySource, EstimateSettings, Factors, Ledger, Step};
 use crate::snapshot::{
     CollectorStatus, CounterMark, DeviceSnapshot, ErrorCounts, ErrorKind, Snapshot,
 };
 use crate::state::StateFile;
 use crate::units::{Grams, Watts};
+
+/// How long a MIG instance that is gone stays exported without `--collector.attribution` (the
+/// default of `--attribution.retention`).
+pub const DEFAULT_MIG_RETENTION: Duration = Duration::from_secs(600);
 
 /// Accounting settings shared by every device.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,6 +90,8 @@ pub struct Sampler {
     retention: Duration,
     /// Splits each GPU's energy among its workloads, when enabled.
     attribution: Option<Attributor>,
+    /// MIG GPUs' energy split among their instances.
+    mig: MigAccounts,
 }
 
 impl Sampler {
@@ -116,6 +123,7 @@ impl Sampler {
             retained: Vec::new(),
             retention: Duration::ZERO,
             attribution: None,
+            mig: MigAccounts::new(DEFAULT_MIG_RETENTION.as_secs_f64()),
         }
     }
 
@@ -126,6 +134,12 @@ impl Sampler {
             source.backend.watch_processes();
         }
         self.attribution = Some(attributor);
+    }
+
+    /// Keeps MIG instances that are gone exported with their final totals for `retention`
+    /// (`--attribution.retention`; [`DEFAULT_MIG_RETENTION`] otherwise).
+    pub fn mig_retention(&mut self, retention: Duration) {
+        self.mig.set_retention(retention.as_secs_f64());
     }
 
     /// The attributor, to restore saved workload totals into.
@@ -157,6 +171,7 @@ impl Sampler {
                 restored += 1;
             }
         }
+        self.mig.restore(&saved.mig);
         if let (Some(a), Some(saved)) = (&mut self.attribution, &saved.attribution) {
             a.restore(&saved.to_snapshot());
         }
@@ -217,13 +232,24 @@ impl Sampler {
                 match result {
                     Ok(mut reading) => {
                         let processes = reading.processes.take();
+                        let mig = reading.mig.take();
                         let step = state.record(now, reading, factors, &info.uuid);
+                        let (uuid, power) = (&info.uuid, state.power);
+                        let shares = mig.and_then(|m| {
+                            self.mig
+                                .account(info.index, uuid, &m, step, power, now.unix)
+                        });
                         if let Some(a) = self
                             .attribution
                             .as_mut()
                             .filter(|_| info.kind == DeviceKind::Gpu)
                         {
-                            a.account(info, processes.as_deref(), step, state.power, now.unix);
+                            match &shares {
+                                Some(shares) => a.account_mig(info, shares, step, now.unix),
+                                None => {
+                                    a.account(info, processes.as_deref(), step, power, now.unix)
+                                }
+                            }
                         }
                     }
                     Err(err) => state.fail(&err, &info.uuid),
@@ -231,6 +257,7 @@ impl Sampler {
             }
         }
         self.expire(now.unix);
+        self.mig.expire(now.unix);
         let attribution = self.attribution.as_mut().map(|a| a.finish(now.unix));
         let live = self.sources.iter().flat_map(|s| s.snapshot(embodied));
         Snapshot {
@@ -242,6 +269,7 @@ impl Sampler {
             devices: live.chain(self.retained.iter().cloned()).collect(),
             collectors: self.collectors.clone(),
             attribution,
+            mig: self.mig.snapshot(),
         }
     }
 }

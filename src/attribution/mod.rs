@@ -19,6 +19,7 @@ pub mod cgroup;
 pub mod demo;
 pub mod identity;
 pub mod kubernetes;
+pub mod mig;
 pub mod recent;
 pub mod split;
 pub mod workloads;

@@ -3,6 +3,7 @@
 //! sampler calls them from its own thread, never from the HTTP workers.
 
 pub mod hwmon;
+pub mod mig;
 pub mod nvml;
 pub mod rapl;
 pub mod simulated;
@@ -91,6 +92,8 @@ pub struct Reading {
     /// Processes on the device, once [`Backend::watch_processes`] was called; `None` where the
     /// device can't list them or the listing failed this tick.
     pub processes: Option<Vec<ProcessUse>>,
+    /// A MIG-enabled GPU's instances (NVML); `None` for a GPU without MIG mode.
+    pub mig: Option<mig::MigReading>,
 }
 
 /// A process holding a GPU at a sample.

@@ -164,6 +164,7 @@ impl Backend for SimulatedBackend {
             processes: self
                 .processes
                 .then(|| demo::processes(info.index, profile.utilization(t))),
+            mig: None,
         })
     }
 }

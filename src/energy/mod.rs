@@ -5,11 +5,13 @@
 //! - [`trapezoid`]: energy by trapezoid integration of power where no counter exists;
 //! - [`plausibility`]: which readings are physically possible;
 //! - [`estimate`]: a utilization-based power model where no sensor exists;
-//! - [`ledger`]: one device's running totals of energy, idle energy and CO2e.
+//! - [`ledger`]: one device's running totals of energy, idle energy and CO2e;
+//! - [`mig`]: a MIG GPU's energy split among its instances, and their running totals.
 
 pub mod counter;
 pub mod estimate;
 pub mod ledger;
+pub mod mig;
 pub mod plausibility;
 pub mod trapezoid;
 

@@ -14,6 +14,7 @@ mod exposition;
 mod golden;
 mod http;
 mod layering;
+mod mig;
 mod nvml;
 mod observability;
 mod pki;
