@@ -4,6 +4,7 @@
 //! scenario's analytic split and against the device counters (exact conservation).
 
 mod kubelet;
+mod mig;
 mod own_pod;
 mod splits;
 

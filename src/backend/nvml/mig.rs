@@ -142,3 +142,6 @@ fn processes(api: &impl NvmlApi, devices: &[MigDevice]) -> Option<Vec<ProcessUse
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests;
