@@ -66,3 +66,94 @@ pub fn hold(live: &mut MigSnapshot, durable: &[MigGpu]) {
         true
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::energy::mig::InstanceTotals;
+    use crate::state::{StateFile, VERSION};
+
+    fn gpu(uuid: &str, energy_j: f64) -> MigGpu {
+        MigGpu {
+            uuid: uuid.into(),
+            gpu: 0,
+            unallocated_energy_j: 10.0,
+            unallocated_co2e_g: 1.0,
+            last_seen_unix: 5.0,
+            instances: vec![InstanceTotals {
+                gpu_instance: 1,
+                energy_j,
+                co2e_g: energy_j / 10.0,
+                last_seen_unix: 5.0,
+                devices: Vec::new(),
+                power_w: Some(100.0),
+                activity: Some(0.5),
+            }],
+        }
+    }
+
+    fn file(seq: u64, mig: Vec<MigGpu>) -> StateFile {
+        StateFile {
+            seq,
+            mig,
+            ..StateFile::empty()
+        }
+    }
+
+    #[test]
+    fn saved_accounts_leave_out_the_latest_tick_and_round_trip() {
+        let live = MigSnapshot {
+            gpus: vec![gpu("GPU-a", 100.0)],
+            errors: Vec::new(),
+        };
+        let saved = saved(&live);
+        assert_eq!(saved[0].instances[0].power_w, None);
+        let f = file(1, saved.clone());
+        let text = f.to_json().expect("json");
+        assert_eq!(StateFile::parse(&text).expect("parse").mig, saved);
+        assert_eq!(StateFile::parse(&text).expect("parse").version, VERSION);
+    }
+
+    #[test]
+    fn only_changed_gpus_are_journalled_and_replay_exactly() {
+        let before = file(
+            1,
+            saved(&MigSnapshot {
+                gpus: vec![gpu("GPU-a", 100.0), gpu("GPU-b", 5.0)],
+                errors: Vec::new(),
+            }),
+        );
+        let mut after = before.clone();
+        after.seq = 2;
+        after.mig[0].instances[0].energy_j = 150.0;
+        let record = after.changes_since(&before);
+        assert_eq!(record.mig.len(), 1);
+        let mut replayed = before.clone();
+        assert!(replayed.apply(record));
+        assert_eq!(replayed, after);
+    }
+
+    #[test]
+    fn a_negative_or_infinite_mig_total_is_refused() {
+        for bad in [-1.0, f64::INFINITY] {
+            let f = file(1, vec![gpu("GPU-a", bad)]);
+            assert!(f.to_json().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn held_counters_are_the_durable_ones() {
+        let mut live = MigSnapshot {
+            gpus: vec![gpu("GPU-a", 200.0), gpu("GPU-new", 1.0)],
+            errors: Vec::new(),
+        };
+        hold(&mut live, &[gpu("GPU-a", 150.0)]);
+        assert_eq!(live.gpus.len(), 1, "never held: left out");
+        assert_eq!(live.gpus[0].instances[0].energy_j, 150.0);
+        assert_eq!(
+            live.gpus[0].instances[0].power_w,
+            Some(100.0),
+            "live values stay"
+        );
+    }
+}

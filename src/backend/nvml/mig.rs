@@ -37,6 +37,7 @@ pub(super) fn probe(api: &impl NvmlApi, uuid: &str) -> MigProbe {
                     false
                 }
             };
+            info!(uuid, gpm, "GPU in MIG mode: its energy is split among its instances");
             MigProbe::On { gpm }
         }
         Ok(false) => MigProbe::Off,
