@@ -135,7 +135,13 @@ impl NvmlApi for NvmlLibrary {
 
     fn mig_devices(&self, uuid: &str) -> Result<(u32, Vec<MigDevice>), NvmlError> {
         let device = self.nvml.device_by_uuid(uuid)?;
-        let sm_count = device.attributes()?.multiprocessor_count;
+        // SMs usable in MIG mode: those of the full-GPU (7-slice) GPU instance profile
+        // (132 on H100, 98 on A100); `nvmlDeviceGetAttributes` answers for MIG handles only.
+        let full = nvml_wrapper_sys::bindings::NVML_GPU_INSTANCE_PROFILE_7_SLICE;
+        let sm_count = match device.profile_info(full) {
+            Ok(info) => info.multiprocessor_count,
+            Err(_) => device.attributes()?.multiprocessor_count,
+        };
         let mut found = Vec::new();
         for index in 0..device.mig_device_count()? {
             let mig = match device.mig_device_by_index(index) {

@@ -37,7 +37,10 @@ pub(super) fn probe(api: &impl NvmlApi, uuid: &str) -> MigProbe {
                     false
                 }
             };
-            info!(uuid, gpm, "GPU in MIG mode: its energy is split among its instances");
+            info!(
+                uuid,
+                gpm, "GPU in MIG mode: its energy is split among its instances"
+            );
             MigProbe::On { gpm }
         }
         Ok(false) => MigProbe::Off,

@@ -72,7 +72,8 @@ pub trait NvmlApi: Send {
     fn mig_enabled(&self, _uuid: &str) -> Result<bool, NvmlError> {
         Err(NvmlError::NotSupported)
     }
-    /// The whole GPU's SM count (`nvmlDeviceGetAttributes_v2`) and its MIG devices
+    /// The SMs usable in MIG mode (those of the full-GPU instance profile,
+    /// `nvmlDeviceGetGpuInstanceProfileInfo`) and the GPU's MIG devices
     /// (`nvmlDeviceGetMigDeviceHandleByIndex` up to `nvmlDeviceGetMaxMigDeviceCount`, each
     /// one's UUID, name, GPU and compute instance IDs and attributes).
     fn mig_devices(&self, _uuid: &str) -> Result<(u32, Vec<MigDevice>), NvmlError> {

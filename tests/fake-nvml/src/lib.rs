@@ -80,7 +80,7 @@
 //! | `process_util` | `yes` / `no` (`no`: `nvmlDeviceGetProcessUtilization` is `NVML_ERROR_NOT_SUPPORTED`, as on MIG) | `yes` |
 //! | `process_sample_period` | `S` seconds: per-process samples are taken at scenario times `k·S` only (a call between two returns the latest one, stamped with its scenario time in µs + 1, so it is new only once), as real NVML fills its buffer about once a second; `0` = a fresh sample at every call | `0` |
 //! | `mig` | `yes`, `no`, `unsupported` (`nvmlDeviceGetMigMode` is `NOT_SUPPORTED`), `unreadable` (it is `UNKNOWN`) | `no` |
-//! | `sm_count` | SMs of the whole GPU (`nvmlDeviceGetAttributes_v2` on the parent) | `132` |
+//! | `sm_count` | SMs usable in MIG mode: those of the full-GPU profile (`nvmlDeviceGetGpuInstanceProfileInfo`, `NVML_GPU_INSTANCE_PROFILE_7_SLICE`) | `132` |
 //! | `gpm` | `yes` / `no`: GPM support (`nvmlGpmQueryDeviceSupport`; `no` as on A100: `nvmlGpmMigSampleGet` is `NOT_SUPPORTED`) | `no` |
 //! | `mig_instance` | `gi=G [ci=C] [profile=P] [sm=N] [memory_mb=M] [activity=PROFILE] [start=T] [end=T] [uuid=U] [gpm_error=T:D]` (repeatable, one MIG device each, see [`mig`]): exists for `start <= t < end`; `activity` is the GPU instance's GPM graphics utilization in percent; `gpm_error`: `nvmlGpmMigSampleGet` is `UNKNOWN` for `T <= t < T+D` | none; `ci=0`, `profile=1g.10gb`, `sm=16`, `memory_mb=9984`, `activity=const:0`, `uuid=MIG-<index>-0000-0000-<gi>-<ci>` |
 //!
@@ -124,7 +124,8 @@
 //! and GPM (in `mig_api`): `nvmlDeviceGetMigMode`, `nvmlDeviceGetMaxMigDeviceCount`,
 //! `nvmlDeviceGetMigDeviceHandleByIndex`, `nvmlDeviceIsMigDeviceHandle`,
 //! `nvmlDeviceGetGpuInstanceId`, `nvmlDeviceGetComputeInstanceId`,
-//! `nvmlDeviceGetAttributes_v2`, `nvmlGpmQueryDeviceSupport`, `nvmlGpmSampleAlloc`,
+//! `nvmlDeviceGetAttributes_v2` (MIG handles only, as real NVML),
+//! `nvmlDeviceGetGpuInstanceProfileInfo` (the full-GPU profile), `nvmlGpmQueryDeviceSupport`, `nvmlGpmSampleAlloc`,
 //! `nvmlGpmSampleFree`, `nvmlGpmMigSampleGet`, `nvmlGpmMetricsGet`. MIG device handles answer
 //! name, UUID, IDs, attributes and compute processes, and `NOT_SUPPORTED` for power, energy,
 //! utilization and limits, as real NVML.

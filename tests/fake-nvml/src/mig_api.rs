@@ -12,7 +12,8 @@ use std::ffi::{c_char, c_uint};
 
 use nvml_wrapper_sys::bindings::{
     nvmlDeviceAttributes_t, nvmlDevice_t, nvmlGpmMetricId_t_NVML_GPM_METRIC_GRAPHICS_UTIL,
-    nvmlGpmMetricsGet_t, nvmlGpmSample_t, nvmlGpmSupport_t, nvmlReturn_t,
+    nvmlGpmMetricsGet_t, nvmlGpmSample_t, nvmlGpmSupport_t, nvmlGpuInstanceProfileInfo_t,
+    nvmlReturn_t, NVML_GPU_INSTANCE_PROFILE_7_SLICE,
 };
 
 use super::{
@@ -255,7 +256,8 @@ pub unsafe extern "C" fn nvmlDeviceGetComputeInstanceId(
     mig_query(device, false, |_, m, _| unsafe { put(id, m.ci) }).unwrap_or(NOT_SUPPORTED)
 }
 
-/// Writes attributes: a MIG device's SM count and memory; for a parent, `sm_count` and 80 GiB.
+/// Writes attributes: a MIG device's SM count and memory; a parent → `NVML_ERROR_NOT_SUPPORTED`
+/// (real NVML answers this for MIG device handles only).
 ///
 /// # Safety
 /// `attributes` must be null or valid for a write.
@@ -280,11 +282,43 @@ pub unsafe extern "C" fn nvmlDeviceGetAttributes_v2(
         put(attributes, attrs(m.sm, m.memory_mb))
     });
     mig.unwrap_or_else(|| {
-        initialized(|scenario, t| {
-            // SAFETY: forwarded caller contract on `attributes`.
-            parent_query(scenario, t, device, |gpu| unsafe {
-                put(attributes, attrs(gpu.sm_count, 81_559))
-            })
+        initialized(|scenario, t| parent_query(scenario, t, device, |_| NOT_SUPPORTED))
+    })
+}
+
+/// Writes a GPU instance profile's info: for the full-GPU profile
+/// (`NVML_GPU_INSTANCE_PROFILE_7_SLICE`), 7 slices and `sm_count` SMs; any other profile, or a
+/// GPU without MIG support → `NVML_ERROR_NOT_SUPPORTED`.
+///
+/// # Safety
+/// `info` must be null or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfo(
+    device: nvmlDevice_t,
+    profile: c_uint,
+    info: *mut nvmlGpuInstanceProfileInfo_t,
+) -> nvmlReturn_t {
+    initialized(|scenario, t| {
+        parent_query(scenario, t, device, |gpu| {
+            let full = profile == NVML_GPU_INSTANCE_PROFILE_7_SLICE;
+            if !full || matches!(gpu.mig, MigMode::Unsupported | MigMode::Unreadable) {
+                return NOT_SUPPORTED;
+            }
+            let value = nvmlGpuInstanceProfileInfo_t {
+                id: 0,
+                isP2pSupported: 0,
+                sliceCount: 7,
+                instanceCount: 1,
+                multiprocessorCount: gpu.sm_count,
+                copyEngineCount: 0,
+                decoderCount: 0,
+                encoderCount: 0,
+                jpegCount: 0,
+                ofaCount: 0,
+                memorySizeMB: 81_559,
+            };
+            // SAFETY: forwarded caller contract on `info`.
+            unsafe { put(info, value) }
         })
     })
 }

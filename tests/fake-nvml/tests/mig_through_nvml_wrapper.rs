@@ -59,7 +59,15 @@ fn mig_devices_answer_identity_processes_and_not_power() {
         let gpu = nvml.device_by_index(0).expect("gpu");
         assert_eq!(gpu.mig_mode().expect("mode").current, 1);
         assert_eq!(gpu.mig_device_count().expect("max"), 7);
-        assert_eq!(gpu.attributes().expect("attrs").multiprocessor_count, 132);
+        // As real NVML: attributes for MIG handles only; the full-GPU profile gives the SMs.
+        assert!(matches!(gpu.attributes(), Err(NvmlError::NotSupported)));
+        let full = nvml_wrapper_sys::bindings::NVML_GPU_INSTANCE_PROFILE_7_SLICE;
+        assert_eq!(
+            gpu.profile_info(full)
+                .expect("profile")
+                .multiprocessor_count,
+            132
+        );
         let a = gpu.mig_device_by_index(0).expect("first");
         let b = gpu.mig_device_by_index(1).expect("second");
         // The third exists only from t = 1000.
