@@ -12,7 +12,8 @@ use crate::backend::{Backend, DeviceError, DeviceInfo, DeviceKind, Reading};
 use crate::carbon::embodied::Amortisation;
 use crate::carbon::IntensityProvider;
 use crate::clock::Timestamp;
-use crate::energy::host::{identify, HostEstimateSettings};
+use crate::energy::host::HostEstimateSettings;
+use crate::energy::mig::MigAccounts;
 use crate::energy::{EnergySource, EstimateSettings, Factors, Ledger, Step};
 use crate::snapshot::{
     CollectorStatus, CounterMark, DeviceSnapshot, ErrorCounts, ErrorKind, Snapshot,
@@ -20,8 +21,14 @@ use crate::snapshot::{
 use crate::state::StateFile;
 use crate::units::{Grams, Watts};
 
+mod sources;
 mod thread;
+pub use sources::{source_for, sources_for};
 pub use thread::{spawn, SamplerHandle};
+
+/// How long a MIG instance that is gone stays exported without `--collector.attribution` (the
+/// default of `--attribution.retention`).
+pub const DEFAULT_MIG_RETENTION: Duration = Duration::from_secs(600);
 
 /// Accounting settings shared by every device.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -93,6 +100,8 @@ pub struct Sampler {
     retention: Duration,
     /// Splits each GPU's energy among its workloads, when enabled.
     attribution: Option<Attributor>,
+    /// MIG GPUs' energy split among their instances.
+    mig: MigAccounts,
 }
 
 impl Sampler {
@@ -124,6 +133,7 @@ impl Sampler {
             retained: Vec::new(),
             retention: Duration::ZERO,
             attribution: None,
+            mig: MigAccounts::new(DEFAULT_MIG_RETENTION.as_secs_f64()),
         }
     }
 
@@ -134,6 +144,12 @@ impl Sampler {
             source.backend.watch_processes();
         }
         self.attribution = Some(attributor);
+    }
+
+    /// Keeps MIG instances that are gone exported with their final totals for `retention`
+    /// (`--attribution.retention`; [`DEFAULT_MIG_RETENTION`] otherwise).
+    pub fn mig_retention(&mut self, retention: Duration) {
+        self.mig.set_retention(retention.as_secs_f64());
     }
 
     /// The attributor, to restore saved workload totals into.
@@ -165,6 +181,7 @@ impl Sampler {
                 restored += 1;
             }
         }
+        self.mig.restore(&saved.mig);
         if let (Some(a), Some(saved)) = (&mut self.attribution, &saved.attribution) {
             a.restore(&saved.to_snapshot());
         }
@@ -227,13 +244,24 @@ impl Sampler {
                 match result {
                     Ok(mut reading) => {
                         let processes = reading.processes.take();
+                        let mig = reading.mig.take();
                         let step = state.record(now, reading, factors, &info.uuid);
+                        let (uuid, power) = (&info.uuid, state.power);
+                        let shares = mig.and_then(|m| {
+                            self.mig
+                                .account(info.index, uuid, &m, step, power, now.unix)
+                        });
                         if let Some(a) = self
                             .attribution
                             .as_mut()
                             .filter(|_| info.kind == DeviceKind::Gpu)
                         {
-                            a.account(info, processes.as_deref(), step, state.power, now.unix);
+                            match &shares {
+                                Some(shares) => a.account_mig(info, shares, step, now.unix),
+                                None => {
+                                    a.account(info, processes.as_deref(), step, power, now.unix)
+                                }
+                            }
                         }
                     }
                     Err(err) => state.fail(&err, &info.uuid),
@@ -247,6 +275,7 @@ impl Sampler {
                 c.child = source.backend.child_counts();
             }
         }
+        self.mig.expire(now.unix);
         let attribution = self.attribution.as_mut().map(|a| a.finish(now.unix));
         let mut live: Vec<_> = self
             .sources
@@ -271,41 +300,9 @@ impl Sampler {
                 .collect(),
             collectors: self.collectors.clone(),
             attribution,
+            mig: self.mig.snapshot(),
         }
     }
-}
-
-/// The energy source of each of `backend`'s devices: the host model for the host estimate's
-/// domains, else what [`source_for`] chooses.
-pub fn sources_for(
-    backend: &dyn Backend,
-    estimate: &EstimateSettings,
-    host: &HostEstimateSettings,
-) -> Vec<EnergySource> {
-    let model = backend.cpu_identity().map(|cpu| host.model(identify(cpu)));
-    backend
-        .devices()
-        .iter()
-        .map(|d| match model.and_then(|m| m.for_domain(&d.name)) {
-            Some(domain) => EnergySource::Modelled(domain),
-            None => source_for(d, backend.reports_averages(), estimate),
-        })
-        .collect()
-}
-
-/// The energy source of `device`: its counter, else its power reading, else a model.
-pub fn source_for(
-    device: &DeviceInfo,
-    averages: bool,
-    estimate: &EstimateSettings,
-) -> EnergySource {
-    EnergySource::choose(
-        &device.caps,
-        device.wraps_at_uj,
-        averages,
-        estimate.model_for(&device.name),
-        estimate.force,
-    )
 }
 
 /// This run's amortised embodied shares.

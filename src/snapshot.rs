@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use crate::attribution::AttributionSnapshot;
 use crate::backend::{ChildCounts, DeviceInfo, DeviceKind};
 use crate::carbon::{Intensity, ProviderStatus};
+use crate::energy::mig::MigSnapshot;
 use crate::energy::{SourceKind, Totals};
 use crate::units::{Grams, Watts};
 
@@ -34,6 +35,8 @@ pub struct Snapshot {
     pub collectors: Vec<CollectorStatus>,
     /// Per-workload totals, when attribution is enabled.
     pub attribution: Option<AttributionSnapshot>,
+    /// MIG GPUs' per-instance accounts and MIG read errors (empty without MIG).
+    pub mig: MigSnapshot,
 }
 
 impl Snapshot {

@@ -20,6 +20,7 @@ pub mod cgroup;
 pub mod demo;
 pub mod identity;
 pub mod kubernetes;
+pub mod mig;
 pub mod recent;
 pub mod split;
 pub mod users;

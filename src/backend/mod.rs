@@ -4,6 +4,7 @@
 
 pub mod host_estimate;
 pub mod hwmon;
+pub mod mig;
 pub mod nvml;
 pub mod powermetrics;
 pub mod rapl;
@@ -101,6 +102,8 @@ pub struct Reading {
     /// For a device that times its own power averages ([`Backend::reports_averages`]), those
     /// that arrived since the previous read, oldest first; empty otherwise.
     pub averages: Vec<PowerAverage>,
+    /// A MIG-enabled GPU's instances (NVML); `None` for a GPU without MIG mode.
+    pub mig: Option<mig::MigReading>,
 }
 
 /// Power a device averaged over an interval it timed itself (one `powermetrics` sample).

@@ -152,20 +152,21 @@ impl Backend for SimulatedBackend {
         let profile = profile_of(info.index);
         let t = (self.clock.now().mono.as_secs_f64() - self.origin).max(0.0);
         let (power, energy_j) = profile.power_and_energy(t);
+        let util = profile.utilization(t);
+        let processes = self.processes.then(|| demo::processes(info.index, util));
         Ok(Reading {
             power: Some(Watts(power)),
             energy_uj: info
                 .caps
                 .energy_counter
                 .then(|| COUNTER_START_UJ + (energy_j * 1e6) as u64),
-            utilization: Some(profile.utilization(t)),
+            utilization: Some(util),
             power_limit: Some(Watts(LIMIT_W)),
             failed: Vec::new(),
             host_size: None,
-            processes: self
-                .processes
-                .then(|| demo::processes(info.index, profile.utilization(t))),
             averages: Vec::new(),
+            mig: demo::mig(info.index, util, processes.as_deref()),
+            processes,
         })
     }
 }

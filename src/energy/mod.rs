@@ -9,7 +9,8 @@
 //! - [`estimate`]: a utilization-based power model where no sensor exists;
 //! - [`host`]: the host CPU and memory model where there is no RAPL (Cloud Carbon Footprint);
 //! - [`interval`]: energy of power figures that are already interval averages;
-//! - [`ledger`]: one device's running totals of energy, idle energy and CO2e.
+//! - [`ledger`]: one device's running totals of energy, idle energy and CO2e;
+//! - [`mig`]: a MIG GPU's energy split among its instances, and their running totals.
 
 pub mod averages;
 pub mod counter;
@@ -18,6 +19,7 @@ pub mod estimate;
 pub mod host;
 pub mod interval;
 pub mod ledger;
+pub mod mig;
 pub mod plausibility;
 pub mod trapezoid;
 

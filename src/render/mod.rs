@@ -5,6 +5,7 @@
 // Each metric constant is documented by the help text it carries, which the exposition serves.
 #[allow(missing_docs)]
 pub mod metrics;
+pub mod mig;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -60,6 +61,7 @@ impl SnapshotRenderer {
     ) -> prometheus::Result<SnapshotRenderer> {
         let descs = ALL
             .iter()
+            .chain(mig::SPECS.iter())
             .map(|s| {
                 let labels = s.labels.iter().map(|l| l.to_string()).collect();
                 Desc::new(s.name.into(), s.help.into(), labels, HashMap::new())
@@ -188,6 +190,7 @@ fn render(s: &Snapshot, out: &mut Families) {
     if let Some(a) = &s.attribution {
         render_attribution(a, out);
     }
+    mig::render(&s.mig, out);
 }
 
 fn render_attribution(a: &AttributionSnapshot, out: &mut Families) {

@@ -113,6 +113,7 @@ pub(crate) fn build_sampler(
     if let Some(a) = &config.attribution {
         let (attributor, refresh) = sources::attributor(a, &config.sources, &sampler);
         sampler.attribute(attributor);
+        sampler.mig_retention(a.settings.retention);
         pods = refresh;
     }
     (sampler, pods)

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::{SavedAttribution, SavedDevice, SavedUnattributed, SavedWorkload, StateFile};
+use crate::energy::mig::MigGpu;
 
 /// One journal record: the entries of a committed state that differ from the state before it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +26,9 @@ pub struct Record {
     /// Workload and unattributed entries that changed, with the label names they are keyed by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<SavedAttribution>,
+    /// MIG GPUs whose accounts changed, each whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mig: Vec<MigGpu>,
 }
 
 impl Record {
@@ -37,6 +41,7 @@ impl Record {
             seq: self.seq,
             devices: self.devices.clone(),
             attribution: self.attribution.clone(),
+            mig: self.mig.clone(),
         };
         self.written_at_unix.is_finite() && as_file.validate().is_ok()
     }
@@ -81,6 +86,7 @@ impl StateFile {
             seq: self.seq,
             devices,
             attribution,
+            mig: super::mig::changes(&self.mig, &before.mig),
         }
     }
 
@@ -117,6 +123,7 @@ impl StateFile {
                 slot => *slot = Some(changed),
             }
         }
+        super::mig::apply(&mut self.mig, record.mig);
         true
     }
 }
@@ -189,6 +196,7 @@ mod tests {
             seq: 0,
             devices: vec![device()],
             attribution: Some(attribution()),
+            mig: Vec::new(),
         }
     }
 
@@ -260,6 +268,7 @@ mod tests {
             seq: 0,
             devices: Vec::new(),
             attribution: None,
+            mig: Vec::new(),
         };
         let mut replayed = empty.clone();
         replayed.apply(s.changes_since(&empty));

@@ -67,6 +67,7 @@ pub fn held(live: &Snapshot, durable: &StateFile) -> Snapshot {
                 None => false,
             });
     }
+    super::mig::hold(&mut out.mig, &durable.mig);
     out
 }
 
@@ -85,6 +86,7 @@ mod tests {
             seq: 0,
             devices: vec![device()],
             attribution: Some(attribution()),
+            mig: Vec::new(),
         };
         let mut live_file = durable.clone();
         live_file.devices[0].energy_j *= 2.0;
@@ -102,6 +104,7 @@ mod tests {
             devices: vec![live_file.devices[0].retained_snapshot()],
             collectors: Vec::new(),
             attribution: live_file.attribution.as_ref().map(|a| a.to_snapshot()),
+            mig: Default::default(),
         };
         live.devices[0].power = Some(crate::units::Watts(300.0));
         let mut stranger = device().retained_snapshot();

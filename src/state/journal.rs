@@ -175,6 +175,7 @@ mod tests {
             seq: 0,
             devices: Vec::new(),
             attribution: None,
+            mig: Vec::new(),
         }
     }
 
@@ -186,6 +187,7 @@ mod tests {
             seq: at as u64,
             devices: vec![d],
             attribution: None,
+            mig: Vec::new(),
         }
     }
 

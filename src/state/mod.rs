@@ -20,6 +20,7 @@ pub mod delta;
 pub mod files;
 pub mod hold;
 pub mod journal;
+pub mod mig;
 pub mod store;
 pub mod writer;
 
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attribution::{AttributionSnapshot, Label, UnattributedSnapshot, WorkloadSnapshot};
 use crate::backend::{Capabilities, DeviceInfo, DeviceKind};
+use crate::energy::mig::MigGpu;
 use crate::energy::{SourceKind, Totals};
 use crate::snapshot::{CounterMark, DeviceSnapshot, Snapshot};
 use crate::units::{Grams, Joules};
@@ -56,6 +58,9 @@ pub struct StateFile {
     /// Per-workload totals, when attribution is enabled (absent in files of older exporters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<SavedAttribution>,
+    /// MIG GPUs' per-instance and unallocated totals (absent without MIG, and in older files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mig: Vec<MigGpu>,
 }
 
 /// The attribution's totals.
@@ -283,7 +288,11 @@ impl StateFile {
                 }
             }
         }
-        for (uuid, what, v) in self.attribution.iter().flat_map(|a| a.values()) {
+        let mig = self
+            .mig
+            .iter()
+            .flat_map(|g| g.values().map(|(what, v)| (g.uuid.as_str(), what, v)));
+        for (uuid, what, v) in self.attribution.iter().flat_map(|a| a.values()).chain(mig) {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(ParseError::Value {
                     uuid: uuid.to_string(),
@@ -321,6 +330,7 @@ impl StateFile {
                 .attribution
                 .as_ref()
                 .map(SavedAttribution::from_snapshot),
+            mig: mig::saved(&snapshot.mig),
         }
     }
 
@@ -332,6 +342,7 @@ impl StateFile {
             seq: 0,
             devices: Vec::new(),
             attribution: None,
+            mig: Vec::new(),
         }
     }
 

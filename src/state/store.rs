@@ -73,6 +73,7 @@ pub fn load(path: &Path) -> Loaded {
         seq: 0,
         devices: Vec::new(),
         attribution: None,
+        mig: Vec::new(),
     });
     let replayed = journal::replay(&mut state, &text);
     Loaded {
@@ -148,6 +149,7 @@ mod tests {
             seq: 0,
             devices: vec![device()],
             attribution: None,
+            mig: Vec::new(),
         }
     }
 
@@ -201,6 +203,7 @@ mod tests {
             seq: 0,
             devices: vec![],
             attribution: None,
+            mig: Vec::new(),
         });
         j.append(&record).expect("append");
         let loaded = load(&path);

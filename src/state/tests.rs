@@ -72,6 +72,7 @@ fn workload_totals_round_trip_and_are_checked() {
         seq: 0,
         devices: vec![],
         attribution: Some(bad),
+        mig: Vec::new(),
     };
     assert!(file.to_json().is_err(), "a NaN total is never written");
     let text = serde_json::to_string(&file).expect("json");
@@ -86,6 +87,7 @@ fn round_trip() {
         seq: 0,
         devices: vec![device()],
         attribution: Some(attribution()),
+        mig: Vec::new(),
     };
     assert_eq!(
         StateFile::parse(&file.to_json().expect("valid state")).expect("parse"),
@@ -126,6 +128,7 @@ fn refusals_say_where_and_why() {
         seq: 0,
         devices: vec![d],
         attribution: None,
+        mig: Vec::new(),
     };
     let err = file
         .to_json()

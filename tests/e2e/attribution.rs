@@ -6,6 +6,7 @@
 mod allocations;
 mod kubelet;
 mod layouts;
+mod mig;
 mod own_pod;
 mod splits;
 mod users;

@@ -17,6 +17,7 @@ mod golden;
 mod host_estimate;
 mod http;
 mod layering;
+mod mig;
 mod nvml;
 mod observability;
 mod pki;

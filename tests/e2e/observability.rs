@@ -156,6 +156,15 @@ fn dashboard_json_lints_clean() {
     );
 }
 
+/// The panels of the "MIG instances" row, empty for a selection without a MIG GPU.
+const MIG_PANELS: &[&str] = &[
+    "MIG instance power",
+    "MIG instance activity",
+    "MIG instance energy over the dashboard range",
+    "MIG instance CO2e over the dashboard range",
+    "MIG unallocated share over the dashboard range",
+];
+
 #[test]
 fn dashboard_queries_and_rules_work_against_real_prometheus() {
     let Some(prometheus_bin) = tool("prometheus", "apt-get install prometheus") else {
@@ -223,11 +232,12 @@ fn dashboard_queries_and_rules_work_against_real_prometheus() {
     let selections: [(&str, String, String, &[&str]); 3] = [
         ("all hosts and GPUs", all("instance"), all("gpu"), &[]),
         // GPU 0 runs a Kubernetes pod and GPU 2 a Slurm job: every top panel has rows.
+        // The demo's MIG GPU is GPU 1: the MIG panels, which follow $gpu, are empty without it.
         (
             "one host, GPUs 0 and 2",
             instance.clone(),
             "0|2".to_string(),
-            &[],
+            MIG_PANELS,
         ),
         // GPU 3 runs nothing in the demo: the top panels, which follow $gpu, are empty; it has
         // no energy counter either, so no counter to compare with its power.
@@ -240,6 +250,11 @@ fn dashboard_queries_and_rules_work_against_real_prometheus() {
                 "Top namespaces",
                 "Top Slurm jobs",
                 "Energy counter vs integrated power",
+                "MIG instance power",
+                "MIG instance activity",
+                "MIG instance energy over the dashboard range",
+                "MIG instance CO2e over the dashboard range",
+                "MIG unallocated share over the dashboard range",
             ],
         ),
     ];

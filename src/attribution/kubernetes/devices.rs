@@ -54,6 +54,12 @@ impl PodIndex {
         self.by_gpu.get(uuid).map_or(&[], Vec::as_slice)
     }
 
+    /// The containers given any of a MIG instance's devices, by MIG UUID (the ID the NVIDIA
+    /// device plugin reports for MIG devices with both `single` and `mixed` strategies).
+    pub fn holders_of<'a>(&'a self, mig_uuids: &'a [String]) -> impl Iterator<Item = &'a PodRef> {
+        mig_uuids.iter().flat_map(|u| self.holders(u))
+    }
+
     /// Number of GPUs with at least one pod.
     pub fn gpus(&self) -> usize {
         self.by_gpu.len()
@@ -192,6 +198,31 @@ mod tests {
         }
         assert_eq!(uuid_inside("gpu-0"), None);
         assert_eq!(uuid_inside(&format!("x/{A}-y")).as_deref(), Some(A));
+    }
+
+    #[test]
+    fn mig_devices_are_indexed_by_mig_uuid_in_both_strategies() {
+        // `single`: MIG devices under nvidia.com/gpu; `mixed`: under nvidia.com/mig-<profile>.
+        const M1: &str = "MIG-11111111-2222-3333-4444-555555555555";
+        const M2: &str = "MIG-66666666-2222-3333-4444-555555555555";
+        let pod = |name: &str, resource: &str, id: &str| PodResources {
+            name: name.into(),
+            namespace: "ml".into(),
+            containers: vec![container(resource, &[id])],
+            ..Default::default()
+        };
+        let response = ListPodResourcesResponse {
+            pod_resources: vec![
+                pod("single", "nvidia.com/gpu", M1),
+                pod("mixed", "nvidia.com/mig-1g.10gb", M2),
+            ],
+        };
+        let index = PodIndex::from_response(&response, &gpus());
+        assert_eq!(index.holders(M1)[0].pod, "single");
+        assert_eq!(index.holders(M2)[0].pod, "mixed");
+        let mig = [M2.to_string(), "MIG-none".to_string()];
+        let held: Vec<&str> = index.holders_of(&mig).map(|h| h.pod.as_str()).collect();
+        assert_eq!(held, ["mixed"]);
     }
 
     #[test]

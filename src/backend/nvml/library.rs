@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::Nvml;
 
+use super::gpm::Samples;
 use super::{NvmlApi, ProcessSample, RawReading};
+use crate::backend::mig::{profile_from_name, MigDevice};
 use crate::backend::Capabilities;
 
 /// The library name NVML is loaded by when `--nvml.library-path` is not given.
@@ -27,6 +29,13 @@ pub struct InitError {
 pub struct NvmlLibrary {
     nvml: Nvml,
     library: String,
+    gpm: Samples,
+}
+
+impl Drop for NvmlLibrary {
+    fn drop(&mut self) {
+        self.gpm.free(&self.nvml);
+    }
 }
 
 impl NvmlLibrary {
@@ -43,6 +52,7 @@ impl NvmlLibrary {
         Ok(NvmlLibrary {
             nvml,
             library: library.display().to_string(),
+            gpm: Samples::default(),
         })
     }
 
@@ -116,5 +126,72 @@ impl NvmlApi for NvmlLibrary {
             Err(NvmlError::NotFound) => Ok(Vec::new()),
             Err(err) => Err(err),
         }
+    }
+
+    fn mig_enabled(&self, uuid: &str) -> Result<bool, NvmlError> {
+        let mode = self.nvml.device_by_uuid(uuid)?.mig_mode()?;
+        Ok(mode.current == nvml_wrapper_sys::bindings::NVML_DEVICE_MIG_ENABLE)
+    }
+
+    fn mig_devices(&self, uuid: &str) -> Result<(u32, Vec<MigDevice>), NvmlError> {
+        let device = self.nvml.device_by_uuid(uuid)?;
+        // SMs usable in MIG mode: those of the full-GPU (7-slice) GPU instance profile
+        // (132 on H100, 98 on A100); `nvmlDeviceGetAttributes` answers for MIG handles only.
+        let full = nvml_wrapper_sys::bindings::NVML_GPU_INSTANCE_PROFILE_7_SLICE;
+        let sm_count = match device.profile_info(full) {
+            Ok(info) => info.multiprocessor_count,
+            Err(_) => device.attributes()?.multiprocessor_count,
+        };
+        let mut found = Vec::new();
+        for index in 0..device.mig_device_count()? {
+            let mig = match device.mig_device_by_index(index) {
+                Ok(mig) => mig,
+                // An empty slot: no instance there.
+                Err(NvmlError::NotFound | NvmlError::InvalidArg) => continue,
+                Err(err) => return Err(err),
+            };
+            let attributes = mig.attributes()?;
+            found.push(MigDevice {
+                mig_uuid: mig.uuid()?,
+                gpu_instance: self.instance_id(&mig, true)?,
+                compute_instance: self.instance_id(&mig, false)?,
+                profile: profile_from_name(&mig.name()?),
+                sm_count: attributes.multiprocessor_count,
+                memory_mb: attributes.memory_size_mb,
+            });
+        }
+        Ok((sm_count, found))
+    }
+
+    fn gpm_supported(&self, uuid: &str) -> Result<bool, NvmlError> {
+        match self.nvml.device_by_uuid(uuid)?.gpm_support() {
+            Err(NvmlError::NotSupported | NvmlError::FailedToLoadSymbol(_)) => Ok(false),
+            other => other,
+        }
+    }
+
+    fn gpm_activity(&self, uuid: &str, gpu_instance: u32) -> Result<Option<f64>, NvmlError> {
+        let device = self.nvml.device_by_uuid(uuid)?;
+        self.gpm.activity(&self.nvml, &device, uuid, gpu_instance)
+    }
+}
+
+impl NvmlLibrary {
+    /// The GPU instance ID (`gpu`) or compute instance ID of a MIG device
+    /// (`nvmlDeviceGetGpuInstanceId`, `nvmlDeviceGetComputeInstanceId`, which `nvml-wrapper`
+    /// does not wrap).
+    fn instance_id(&self, mig: &nvml_wrapper::Device<'_>, gpu: bool) -> Result<u32, NvmlError> {
+        let lib = self.nvml.lib();
+        let symbol = if gpu {
+            lib.nvmlDeviceGetGpuInstanceId.as_ref()
+        } else {
+            lib.nvmlDeviceGetComputeInstanceId.as_ref()
+        };
+        let call = symbol.map_err(|e| NvmlError::FailedToLoadSymbol(e.to_string()))?;
+        let mut id: std::ffi::c_uint = 0;
+        // SAFETY: the symbol comes from the loaded NVML with its C signature; the handle is a
+        // live device of this `nvml`, and `id` is valid for the write.
+        let code = unsafe { call(mig.handle(), &mut id) };
+        nvml_wrapper::error::nvml_try(code).map(|()| id)
     }
 }

@@ -6,13 +6,17 @@
 //! This module turns NVML results into [`Reading`]s: it finds at start-up what each GPU
 //! supports and classifies every error as unsupported, transient or device-lost.
 
+mod gpm;
 mod library;
+mod mig;
 
 pub use library::{InitError, NvmlLibrary};
+pub use mig::MigProbe;
 
 use nvml_wrapper::error::NvmlError;
 use tracing::{debug, info, warn};
 
+use super::mig::MigDevice;
 use super::{Backend, Capabilities, DeviceError, DeviceInfo, Field, ProcessUse, Reading};
 use crate::units::Watts;
 
@@ -63,6 +67,27 @@ pub trait NvmlApi: Send {
     ) -> Result<Vec<ProcessSample>, NvmlError> {
         Err(NvmlError::NotSupported)
     }
+    /// Whether MIG mode is on (`nvmlDeviceGetMigMode`, current mode); `NotSupported` on GPUs
+    /// without MIG.
+    fn mig_enabled(&self, _uuid: &str) -> Result<bool, NvmlError> {
+        Err(NvmlError::NotSupported)
+    }
+    /// The SMs usable in MIG mode (those of the full-GPU instance profile,
+    /// `nvmlDeviceGetGpuInstanceProfileInfo`) and the GPU's MIG devices
+    /// (`nvmlDeviceGetMigDeviceHandleByIndex` up to `nvmlDeviceGetMaxMigDeviceCount`, each
+    /// one's UUID, name, GPU and compute instance IDs and attributes).
+    fn mig_devices(&self, _uuid: &str) -> Result<(u32, Vec<MigDevice>), NvmlError> {
+        Err(NvmlError::NotSupported)
+    }
+    /// Whether the GPU supports GPM (`nvmlGpmQueryDeviceSupport`, Hopper and newer).
+    fn gpm_supported(&self, _uuid: &str) -> Result<bool, NvmlError> {
+        Ok(false)
+    }
+    /// GPM graphics utilization (percent) of GPU instance `gpu_instance` since the previous
+    /// call for it (`nvmlGpmMigSampleGet`, `nvmlGpmMetricsGet`); `None` at the first call.
+    fn gpm_activity(&self, _uuid: &str, _gpu_instance: u32) -> Result<Option<f64>, NvmlError> {
+        Err(NvmlError::NotSupported)
+    }
 }
 
 /// How the exporter treats an NVML error.
@@ -94,6 +119,8 @@ pub struct NvmlBackend<A> {
     api: A,
     devices: Vec<DeviceInfo>,
     processes: Vec<ProcessWatch>,
+    /// Per device, whether it is in MIG mode (probed at start-up).
+    mig: Vec<MigProbe>,
 }
 
 /// Per device: whether process listing and samples are still asked for, and the newest sample
@@ -118,6 +145,7 @@ impl<A: NvmlApi> NvmlBackend<A> {
     pub fn discover(api: A) -> Result<NvmlBackend<A>, NvmlError> {
         let count = api.device_count()?;
         let mut devices = Vec::new();
+        let mut mig_probes = Vec::new();
         for index in 0..count {
             let (uuid, name) = match api.identity(index) {
                 Ok(id) => id,
@@ -127,13 +155,21 @@ impl<A: NvmlApi> NvmlBackend<A> {
                 }
             };
             let caps = probe(&api, &uuid);
+            mig_probes.push(mig::probe(&api, &uuid));
             devices.push(DeviceInfo::gpu(index, uuid, name, caps));
         }
         Ok(NvmlBackend {
             api,
             devices,
             processes: Vec::new(),
+            mig: mig_probes,
         })
+    }
+
+    /// Per device, in [`Backend::devices`] order, whether it is in MIG mode (for the start-up
+    /// inventory).
+    pub fn mig_probes(&self) -> &[MigProbe] {
+        &self.mig
     }
 }
 
@@ -181,6 +217,9 @@ impl<A: NvmlApi> Backend for NvmlBackend<A> {
             .map(|pct| f64::from(pct.min(100)) / 100.0);
         reading.power_limit = take(raw.power_limit_mw, Field::PowerLimit, &mut reading.failed)?
             .map(Watts::from_milliwatts);
+        if let Some(probe) = self.mig.get_mut(position) {
+            reading.mig = mig::read(&self.api, &info.uuid, probe);
+        }
         reading.processes = self.read_processes(position);
         Ok(reading)
     }

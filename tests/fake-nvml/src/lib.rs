@@ -80,6 +80,13 @@
 //! | `process` | `pid=P [sm=PROFILE\|none] [start=T] [end=T] [kind=compute\|graphics]` (repeatable, one process each): present for `start <= t < end` in the compute (default) or graphics list; `sm` is its SM utilization in percent (`none`: no samples) | none; `start=0`, `end` never, `kind=compute` |
 //! | `process_util` | `yes` / `no` (`no`: `nvmlDeviceGetProcessUtilization` is `NVML_ERROR_NOT_SUPPORTED`, as on MIG) | `yes` |
 //! | `process_sample_period` | `S` seconds: per-process samples are taken at scenario times `k·S` only (a call between two returns the latest one, stamped with its scenario time in µs + 1, so it is new only once), as real NVML fills its buffer about once a second; `0` = a fresh sample at every call | `0` |
+//! | `mig` | `yes`, `no`, `unsupported` (`nvmlDeviceGetMigMode` is `NOT_SUPPORTED`), `unreadable` (it is `UNKNOWN`) | `no` |
+//! | `sm_count` | SMs usable in MIG mode: those of the full-GPU profile (`nvmlDeviceGetGpuInstanceProfileInfo`, `NVML_GPU_INSTANCE_PROFILE_7_SLICE`) | `132` |
+//! | `gpm` | `yes` / `no`: GPM support (`nvmlGpmQueryDeviceSupport`; `no` as on A100: `nvmlGpmMigSampleGet` is `NOT_SUPPORTED`) | `no` |
+//! | `mig_instance` | `gi=G [ci=C] [profile=P] [sm=N] [memory_mb=M] [activity=PROFILE] [start=T] [end=T] [uuid=U] [gpm_error=T:D]` (repeatable, one MIG device each, see [`mig`]): exists for `start <= t < end`; `activity` is the GPU instance's GPM graphics utilization in percent; `gpm_error`: `nvmlGpmMigSampleGet` is `UNKNOWN` for `T <= t < T+D` | none; `ci=0`, `profile=1g.10gb`, `sm=16`, `memory_mb=9984`, `activity=const:0`, `uuid=MIG-<index>-0000-0000-<gi>-<ci>` |
+//!
+//! A `process` line may also say `gi=G`: the process runs in MIG GPU instance `G` and is listed
+//! on that instance's MIG device handle (and on the parent, as real NVML lists them all there).
 //!
 //! Profiles (`t` in seconds):
 //!
@@ -114,7 +121,15 @@
 //! `nvmlDeviceGetTotalEnergyConsumption`, `nvmlDeviceGetEnforcedPowerLimit`,
 //! `nvmlDeviceGetPowerManagementLimitConstraints`,
 //! `nvmlDeviceGetUtilizationRates`, `nvmlDeviceGetComputeRunningProcesses_v3`,
-//! `nvmlDeviceGetGraphicsRunningProcesses_v3`, `nvmlDeviceGetProcessUtilization`.
+//! `nvmlDeviceGetGraphicsRunningProcesses_v3`, `nvmlDeviceGetProcessUtilization`; for MIG
+//! and GPM (in `mig_api`): `nvmlDeviceGetMigMode`, `nvmlDeviceGetMaxMigDeviceCount`,
+//! `nvmlDeviceGetMigDeviceHandleByIndex`, `nvmlDeviceIsMigDeviceHandle`,
+//! `nvmlDeviceGetGpuInstanceId`, `nvmlDeviceGetComputeInstanceId`,
+//! `nvmlDeviceGetAttributes_v2` (MIG handles only, as real NVML),
+//! `nvmlDeviceGetGpuInstanceProfileInfo` (the full-GPU profile), `nvmlGpmQueryDeviceSupport`, `nvmlGpmSampleAlloc`,
+//! `nvmlGpmSampleFree`, `nvmlGpmMigSampleGet`, `nvmlGpmMetricsGet`. MIG device handles answer
+//! name, UUID, IDs, attributes and compute processes, and `NOT_SUPPORTED` for power, energy,
+//! utilization and limits, as real NVML.
 //! Process lists follow NVML's two-call size protocol (`NVML_ERROR_INSUFFICIENT_SIZE` with the
 //! needed count); utilization samples are stamped with the wall clock in µs, one per process
 //! per call, and only returned when newer than `lastSeenTimeStamp` (else
@@ -124,6 +139,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod device;
+pub mod mig;
+mod mig_api;
 pub mod process;
 pub mod profile;
 pub mod scenario;
@@ -194,6 +211,12 @@ fn device_query(
     query: Query,
     body: impl FnOnce(&Gpu, f64) -> nvmlReturn_t,
 ) -> nvmlReturn_t {
+    if mig_api::is_mig(device) {
+        // NVML answers these for the parent only; name, UUID and processes are answered by
+        // `mig_api` before this.
+        let reading = query == Query::Reading;
+        return mig_api::mig_query(device, reading, |_, _, _| NOT_SUPPORTED).unwrap_or(INVALID_ARG);
+    }
     initialized(|scenario, t| {
         let Some(gpu) = decode_handle(device).and_then(|i| scenario.gpus.get(i)) else {
             return INVALID_ARG;
@@ -392,7 +415,7 @@ pub unsafe extern "C" fn nvmlDeviceGetHandleByUUID(
     uuid: *const c_char,
     device: *mut nvmlDevice_t,
 ) -> nvmlReturn_t {
-    initialized(|scenario, _| {
+    initialized(|scenario, t| {
         if uuid.is_null() || device.is_null() {
             return INVALID_ARG;
         }
@@ -405,7 +428,11 @@ pub unsafe extern "C" fn nvmlDeviceGetHandleByUUID(
         {
             // SAFETY: `device` is non-null and valid for writes per the caller contract.
             Some(index) => unsafe { put(device, encode_handle(index)) },
-            None => NOT_FOUND,
+            None => match mig_api::handle_by_uuid(scenario, t, wanted) {
+                // SAFETY: `device` is non-null and valid for writes per the caller contract.
+                Some(mig) => unsafe { put(device, mig) },
+                None => NOT_FOUND,
+            },
         }
     })
 }
@@ -420,6 +447,10 @@ pub unsafe extern "C" fn nvmlDeviceGetName(
     name: *mut c_char,
     length: c_uint,
 ) -> nvmlReturn_t {
+    // SAFETY: forwarded caller contract on `name` / `length`.
+    if let Some(code) = unsafe { mig_api::name(device, name, length) } {
+        return code;
+    }
     device_query(device, !name.is_null(), Query::Identity, |gpu, _| {
         // SAFETY: forwarded caller contract on `name` / `length`.
         unsafe { put_str(name, length, &gpu.name) }
@@ -436,6 +467,10 @@ pub unsafe extern "C" fn nvmlDeviceGetUUID(
     uuid: *mut c_char,
     length: c_uint,
 ) -> nvmlReturn_t {
+    // SAFETY: forwarded caller contract on `uuid` / `length`.
+    if let Some(code) = unsafe { mig_api::uuid(device, uuid, length) } {
+        return code;
+    }
     device_query(device, !uuid.is_null(), Query::Identity, |gpu, _| {
         // SAFETY: forwarded caller contract on `uuid` / `length`.
         unsafe { put_str(uuid, length, &gpu.uuid) }
@@ -548,35 +583,60 @@ unsafe fn running_processes(
     infos: *mut nvmlProcessInfo_t,
     kind: process::Kind,
 ) -> nvmlReturn_t {
-    device_query(device, !count.is_null(), Query::Reading, |gpu, t| {
-        let pids: Vec<u32> = gpu
-            .processes
+    let list = |processes: &[process::Process], t: f64, gi: Option<u32>| {
+        let found: Vec<(u32, Option<u32>)> = processes
             .iter()
             .filter(|p| p.kind == kind && p.running_at(t))
-            .map(|p| p.pid)
+            .filter(|p| gi.is_none() || p.gi == gi)
+            .map(|p| (p.pid, p.gi))
             .collect();
-        // SAFETY: `count` is non-null (checked by `device_query`) and valid per the contract.
-        let capacity = unsafe { count.read() } as usize;
-        // SAFETY: as above.
-        unsafe { count.write(pids.len() as c_uint) };
-        if pids.is_empty() {
-            return SUCCESS;
-        }
-        if infos.is_null() || capacity < pids.len() {
-            return INSUFFICIENT_SIZE;
-        }
-        for (i, pid) in pids.into_iter().enumerate() {
-            let info = nvmlProcessInfo_t {
-                pid,
-                usedGpuMemory: 1 << 30,
-                gpuInstanceId: u32::MAX,
-                computeInstanceId: u32::MAX,
-            };
-            // SAFETY: `infos` holds at least `capacity > i` entries per the contract.
-            unsafe { infos.add(i).write(info) };
-        }
-        SUCCESS
+        // SAFETY: forwarded caller contract.
+        unsafe { write_processes(count, infos, found) }
+    };
+    let on_mig = mig_api::mig_query(device, true, |gpu, m, t| match kind {
+        process::Kind::Compute => list(&gpu.processes, t, Some(m.gi)),
+        process::Kind::Graphics => NOT_SUPPORTED,
+    });
+    on_mig.unwrap_or_else(|| {
+        device_query(device, !count.is_null(), Query::Reading, |gpu, t| {
+            list(&gpu.processes, t, None)
+        })
     })
+}
+
+/// Writes `(pid, gpu instance)` entries with NVML's two-call size protocol.
+///
+/// # Safety
+/// As [`running_processes`].
+unsafe fn write_processes(
+    count: *mut c_uint,
+    infos: *mut nvmlProcessInfo_t,
+    found: Vec<(u32, Option<u32>)>,
+) -> nvmlReturn_t {
+    if count.is_null() {
+        return INVALID_ARG;
+    }
+    // SAFETY: `count` is non-null and valid per the contract.
+    let capacity = unsafe { count.read() } as usize;
+    // SAFETY: as above.
+    unsafe { count.write(found.len() as c_uint) };
+    if found.is_empty() {
+        return SUCCESS;
+    }
+    if infos.is_null() || capacity < found.len() {
+        return INSUFFICIENT_SIZE;
+    }
+    for (i, (pid, gi)) in found.into_iter().enumerate() {
+        let info = nvmlProcessInfo_t {
+            pid,
+            usedGpuMemory: 1 << 30,
+            gpuInstanceId: gi.unwrap_or(u32::MAX),
+            computeInstanceId: gi.map_or(u32::MAX, |_| 0),
+        };
+        // SAFETY: `infos` holds at least `capacity > i` entries per the contract.
+        unsafe { infos.add(i).write(info) };
+    }
+    SUCCESS
 }
 
 /// Writes the compute processes running now (`process` lines with `kind=compute`).

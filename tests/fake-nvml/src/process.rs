@@ -12,7 +12,8 @@ pub enum Kind {
     Graphics,
 }
 
-/// One `process = pid=P [sm=PROFILE|none] [start=T] [end=T] [kind=compute|graphics]` line.
+/// One `process = pid=P [sm=PROFILE|none] [start=T] [end=T] [kind=compute|graphics] [gi=G]`
+/// line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Process {
     /// PID.
@@ -25,6 +26,9 @@ pub struct Process {
     pub end: f64,
     /// Compute or graphics list.
     pub kind: Kind,
+    /// `gi=G`: the MIG GPU instance it runs in; listed on that instance's MIG device handle
+    /// (and on the parent, as real NVML lists every instance's processes there).
+    pub gi: Option<u32>,
 }
 
 impl Process {
@@ -36,6 +40,7 @@ impl Process {
             start: 0.0,
             end: f64::INFINITY,
             kind: Kind::Compute,
+            gi: None,
         };
         let mut pid = None;
         for item in value.split_whitespace() {
@@ -51,6 +56,12 @@ impl Process {
                 }
                 "sm" if v == "none" => p.sm = None,
                 "sm" => p.sm = Some(Profile::parse(v)?),
+                "gi" => {
+                    p.gi = Some(
+                        v.parse::<u32>()
+                            .map_err(|_| format!("process: bad gi `{v}`"))?,
+                    )
+                }
                 "start" => p.start = num(v)?,
                 "end" => p.end = num(v)?,
                 "kind" => {

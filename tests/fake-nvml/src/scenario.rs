@@ -1,5 +1,6 @@
 //! Scenario file parsing. The format is documented at the crate root.
 
+use crate::mig::{MigInstance, MigMode};
 use crate::process::Process;
 use crate::profile::Profile;
 use std::collections::HashSet;
@@ -69,6 +70,14 @@ pub struct Gpu {
     /// `process_sample_period`: seconds between per-process utilization samples (0: a fresh
     /// sample at every call). Real NVML fills its buffer about once a second.
     pub process_sample_period: f64,
+    /// `mig`: MIG mode (see [`MigMode`]).
+    pub mig: MigMode,
+    /// `sm_count`: SMs of the whole GPU (`nvmlDeviceGetAttributes_v2`).
+    pub sm_count: u32,
+    /// `gpm`: whether GPM is supported (Hopper and newer).
+    pub gpm: bool,
+    /// `mig_instance`: MIG devices, in the order written.
+    pub mig_instances: Vec<MigInstance>,
 }
 
 impl Gpu {
@@ -90,6 +99,10 @@ impl Gpu {
             processes: Vec::new(),
             process_util: true,
             process_sample_period: 0.0,
+            mig: MigMode::Off,
+            sm_count: 132,
+            gpm: false,
+            mig_instances: Vec::new(),
         }
     }
 }
@@ -111,6 +124,8 @@ struct Section {
     seen: HashSet<String>,
     lost_at: Option<f64>,
     lost_until: Option<(f64, usize)>,
+    /// The GPU's index (default MIG UUIDs derive from it).
+    index: usize,
 }
 
 impl Scenario {
@@ -142,6 +157,7 @@ impl Scenario {
                     seen: HashSet::new(),
                     lost_at: None,
                     lost_until: None,
+                    index: scenario.gpus.len(),
                 });
                 continue;
             }
@@ -194,7 +210,10 @@ impl Scenario {
 }
 
 fn is_list_key(key: &str) -> bool {
-    matches!(key, "reset_at" | "error_at" | "glitch_at" | "process")
+    matches!(
+        key,
+        "reset_at" | "error_at" | "glitch_at" | "process" | "mig_instance"
+    )
 }
 
 fn global_key(scenario: &mut Scenario, key: &str, value: &str) -> Result<(), String> {
@@ -242,6 +261,10 @@ fn is_gpu_key(key: &str) -> bool {
             | "process"
             | "process_util"
             | "process_sample_period"
+            | "mig"
+            | "sm_count"
+            | "gpm"
+            | "mig_instance"
     )
 }
 
@@ -305,6 +328,23 @@ fn gpu_key(sec: &mut Section, key: &str, value: &str, line_no: usize) -> Result<
                 }
             }
         }
+        "mig" => gpu.mig = MigMode::parse(value)?,
+        "sm_count" => {
+            gpu.sm_count = value
+                .parse()
+                .map_err(|_| format!("sm_count must be a whole number, got `{value}`"))?
+        }
+        "gpm" => {
+            gpu.gpm = match value {
+                "yes" => true,
+                "no" => false,
+                other => return Err(format!("gpm must be yes or no, got `{other}`")),
+            }
+        }
+        "mig_instance" => {
+            gpu.mig_instances
+                .push(MigInstance::parse(value, sec.index)?);
+        }
         "epoch" | "init" => {
             return Err(format!(
                 "`{key}` is a global key: put it before the first [gpu] line"
@@ -318,6 +358,7 @@ fn gpu_key(sec: &mut Section, key: &str, value: &str, line_no: usize) -> Result<
 /// Validates cross-key constraints of a finished section.
 fn finish(sec: Section) -> Result<Gpu, String> {
     let mut gpu = sec.gpu;
+    crate::mig::check_overlaps(&gpu.mig_instances)?;
     match (sec.lost_at, sec.lost_until) {
         (None, None) => {}
         (Some(start), None) => {
