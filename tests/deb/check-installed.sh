@@ -150,6 +150,13 @@ exporter=
 grep -q 'level=error' "$work/exporter.log" && { cat "$work/exporter.log" >&2; fail "errors logged"; }
 ok "installed binary served $gpus demo GPUs on 127.0.0.1:$port as uid 65534, stopped cleanly"
 
+# --- Reinstall (the upgrade path: postinst configure with the old version) keeps edited options -----
+echo "# edited by check-installed" >>"$conffile"
+dpkg -i "$deb" </dev/null >"$work/dpkg-u.log" 2>&1 || { cat "$work/dpkg-u.log" >&2; fail "dpkg -i again"; }
+tail -n 1 "$conffile" | grep -qx "# edited by check-installed" || fail "reinstall replaced the edited $conffile"
+[ -L "$wants" ] || fail "reinstall lost the enablement"
+ok "reinstall over itself keeps the edited $conffile and the enablement"
+
 # --- Remove, then purge --------------------------------------------------------------------------
 # What systemd leaves after the service ran: the ledger in the private state directory.
 mkdir -p -m 0700 /var/lib/private
