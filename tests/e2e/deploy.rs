@@ -2,6 +2,8 @@
 //! module per target:
 //!
 //! - [`systemd`]: `systemd-analyze verify` and `security --offline=yes` on the unit;
+//! - [`debian`]: the Debian package's unit is that unit with `/usr/bin`; its `postrm` purges
+//!   the unit's state directory (the installed package: `tests/deb/check-installed.sh`);
 //! - [`env_files`]: the option files name only the binary's variables;
 //! - [`container`]: `hadolint` on the Dockerfile; HEALTHCHECK and probes hit served endpoints;
 //! - [`kubernetes`]: `kubectl kustomize` builds, `kubernetes-validate --strict`, the wiring
@@ -29,6 +31,7 @@ use crate::support::{read_path, repo, tool};
 
 mod compose;
 mod container;
+mod debian;
 mod env_files;
 mod kubernetes;
 mod launch;
