@@ -4,6 +4,8 @@
 //! - [`split`]: the pure split policy (SM-utilization shares, else equal shares);
 //! - [`cgroup`], [`identity`], [`users`]: who a PID is (user through NSS or passwd, container,
 //!   pod UID and QoS, Slurm job);
+//! - [`labels`]: the workload labels and a process's values of them (its own pod, never the
+//!   GPU's holder);
 //! - [`recent`]: the latest per-process SM samples, reused between NVML's sample periods;
 //! - [`kubernetes`]: pod and container names (CRI, log directories) and GPU assignments
 //!   (kubelet pod-resources);
@@ -20,6 +22,7 @@ pub mod cgroup;
 pub mod demo;
 pub mod identity;
 pub mod kubernetes;
+pub mod labels;
 pub mod mig;
 pub mod recent;
 pub mod split;
@@ -37,50 +40,10 @@ use crate::energy::Step;
 use crate::units::{Grams, Joules, Watts};
 use identity::{Identity, Resolver};
 use kubernetes::{PodIndex, PodView, PodViews};
+pub use labels::Label;
+use labels::{label_values, must_hold};
 use recent::RecentShares;
 use workloads::{Entry, Labels, Table, Unattributed};
-
-/// A workload label, chosen with `--attribution.labels`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Label {
-    /// Kubernetes container name (or short container ID).
-    Container,
-    /// Kubernetes namespace.
-    Namespace,
-    /// Kubernetes pod name (or pod UID when the pod-resources API is unreachable).
-    Pod,
-    /// Slurm job ID.
-    SlurmJob,
-    /// Owner of the process.
-    User,
-}
-
-impl Label {
-    /// Every label, sorted by name.
-    pub const ALL: [Label; 5] = [
-        Label::Container,
-        Label::Namespace,
-        Label::Pod,
-        Label::SlurmJob,
-        Label::User,
-    ];
-
-    /// The label name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Label::Container => "container",
-            Label::Namespace => "namespace",
-            Label::Pod => "pod",
-            Label::SlurmJob => "slurm_job",
-            Label::User => "user",
-        }
-    }
-
-    /// The label called `name`.
-    pub fn parse(name: &str) -> Option<Label> {
-        Label::ALL.into_iter().find(|l| l.as_str() == name)
-    }
-}
 
 /// `--attribution.*` settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -404,60 +367,6 @@ impl Attributor {
             self.table.restore_unattributed(&u.uuid, u.gpu, totals);
         }
     }
-}
-
-/// Whether a process's energy waits for its pod's name: it is in a pod no source has named
-/// yet, the sources have not answered once, and start-up is recent.
-fn must_hold(view: &PodView, identity: &Identity, now_unix: f64, hold_until: f64) -> bool {
-    let Some(uid) = &identity.cgroup.pod_uid else {
-        return false;
-    };
-    !view.answered && now_unix < hold_until && !view.names.pods.contains_key(uid)
-}
-
-/// Characters of a container ID kept in the `container` label when the name is unknown.
-const SHORT_ID: usize = 12;
-
-/// The label values of a process: namespace, pod and container from its own pod UID and
-/// container ID (names where a source knows them, else the pod UID and a short container ID);
-/// the GPU's holder in pod-resources is only compared, never used.
-fn label_values(labels: &[Label], id: &Identity, view: &PodView, gpu_uuid: &str) -> Vec<String> {
-    let uid = id.cgroup.pod_uid.as_ref();
-    let named = uid.and_then(|u| view.names.pods.get(u));
-    if let Some(name) = named {
-        let holders = view.index.holders(gpu_uuid);
-        if !holders.is_empty()
-            && !holders
-                .iter()
-                .any(|h| h.namespace == name.namespace && h.pod == name.pod)
-        {
-            debug!(uuid = gpu_uuid, namespace = %name.namespace, pod = %name.pod, "Process of a pod that was not given this GPU; billed to its own pod");
-        }
-    }
-    labels
-        .iter()
-        .map(|label| match label {
-            Label::User => id.user.clone(),
-            Label::Namespace => named.map(|n| n.namespace.clone()).unwrap_or_default(),
-            Label::Pod => named
-                .map(|n| n.pod.clone())
-                .or_else(|| uid.cloned())
-                .unwrap_or_default(),
-            Label::Container => id
-                .cgroup
-                .container_id
-                .as_ref()
-                .map(|c| {
-                    view.names
-                        .containers
-                        .get(c)
-                        .cloned()
-                        .unwrap_or_else(|| c[..SHORT_ID.min(c.len())].to_string())
-                })
-                .unwrap_or_default(),
-            Label::SlurmJob => id.cgroup.slurm_job.clone().unwrap_or_default(),
-        })
-        .collect()
 }
 
 #[cfg(test)]
