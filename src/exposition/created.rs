@@ -35,8 +35,19 @@ const WORKLOAD: [&str; 2] = [
     "gpu_workload_co2e_grams_total",
 ];
 
+/// MIG instance families, keyed by `uuid` and `gpu_instance`: created when the instance was
+/// first accounted (kept in the state file).
+const MIG_INSTANCE: [&str; 2] = ["gpu_mig_energy_kwh_total", "gpu_mig_co2e_grams_total"];
+
+/// A MIG GPU's unallocated families, keyed by `uuid`: created when the GPU was first accounted
+/// in MIG mode.
+const MIG_UNALLOCATED: [&str; 2] = [
+    "gpu_mig_unallocated_energy_kwh_total",
+    "gpu_mig_unallocated_co2e_grams_total",
+];
+
 /// Counters that live as long as the process: created when it started.
-const PER_PROCESS: [&str; 8] = [
+const PER_PROCESS: [&str; 11] = [
     "gpu_carbon_exporter_sample_errors_total",
     "gpu_carbon_exporter_host_sample_errors_total",
     "gpu_carbon_intensity_fetch_errors_total",
@@ -45,6 +56,9 @@ const PER_PROCESS: [&str; 8] = [
     "gpu_carbon_exporter_state_written_bytes_total",
     "gpu_carbon_exporter_state_set_aside_total",
     "process_cpu_seconds_total",
+    "gpu_mig_sample_errors_total",
+    "gpu_carbon_exporter_collector_child_restarts_total",
+    "gpu_carbon_exporter_collector_malformed_samples_total",
 ];
 
 /// Creation times looked up by family and labels.
@@ -54,6 +68,8 @@ pub struct Created {
     /// The workload label names, in the order of the keys' values.
     workload_labels: Vec<&'static str>,
     workloads: HashMap<(String, Vec<String>), f64>,
+    mig_instances: HashMap<(String, String), f64>,
+    mig_gpus: HashMap<String, f64>,
     process_started_unix: f64,
 }
 
@@ -79,8 +95,26 @@ impl Created {
                 Some(((w.uuid.to_string(), w.labels.to_vec()), at))
             })
             .collect();
+        let mig = snapshot.map(|s| s.mig.gpus.as_slice()).unwrap_or_default();
+        let mig_gpus = mig
+            .iter()
+            .filter_map(|g| Some((g.uuid.clone(), g.created_unix?)))
+            .collect();
+        let mig_instances = mig
+            .iter()
+            .flat_map(|g| {
+                g.instances.iter().filter_map(|i| {
+                    Some((
+                        (g.uuid.clone(), i.gpu_instance.to_string()),
+                        i.created_unix?,
+                    ))
+                })
+            })
+            .collect();
         Created {
             devices,
+            mig_instances,
+            mig_gpus,
             hosts,
             workload_labels: attribution.map(|a| a.labels.clone()).unwrap_or_default(),
             workloads,
@@ -103,6 +137,14 @@ impl Created {
                 .map(|name| label(name).map(str::to_string))
                 .collect();
             self.workloads.get(&(uuid, values?)).copied()
+        } else if MIG_INSTANCE.contains(&family) {
+            let key = (
+                label("uuid")?.to_string(),
+                label("gpu_instance")?.to_string(),
+            );
+            self.mig_instances.get(&key).copied()
+        } else if MIG_UNALLOCATED.contains(&family) {
+            label("uuid").and_then(|u| self.mig_gpus.get(u).copied())
         } else if PER_PROCESS.contains(&family) {
             Some(self.process_started_unix)
         } else {

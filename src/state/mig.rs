@@ -80,11 +80,13 @@ mod tests {
             unallocated_energy_j: 10.0,
             unallocated_co2e_g: 1.0,
             last_seen_unix: 5.0,
+            created_unix: Some(1.0),
             instances: vec![InstanceTotals {
                 gpu_instance: 1,
                 energy_j,
                 co2e_g: energy_j / 10.0,
                 last_seen_unix: 5.0,
+                created_unix: Some(2.0),
                 devices: Vec::new(),
                 power_w: Some(100.0),
                 activity: Some(0.5),

@@ -159,6 +159,22 @@ fn prometheus_gets_openmetrics_that_an_independent_parser_accepts() {
         assert!(created >= started.floor(), "{created} vs {started}");
         assert_eq!(o.value("gpu_workload_co2e_grams_created", &labels), created);
     }
+    // And the demo's MIG GPU: each instance, and the GPU's unallocated share.
+    let instances = o.find("gpu_mig_energy_kwh_total", &[]);
+    assert_eq!(instances.len(), 3);
+    for i in instances {
+        let key = [
+            ("uuid", i.label("uuid").expect("uuid")),
+            ("gpu_instance", i.label("gpu_instance").expect("gi")),
+        ];
+        let created = o.value("gpu_mig_energy_kwh_created", &key);
+        assert!(created >= started.floor(), "{created} vs {started}");
+        assert_eq!(o.value("gpu_mig_co2e_grams_created", &key), created);
+    }
+    assert_eq!(
+        o.find("gpu_mig_unallocated_energy_kwh_created", &[]).len(),
+        1
+    );
 
     let Some(python) = tool("python3", "apt-get install python3") else {
         return;
@@ -226,6 +242,15 @@ fn created_survives_a_restart_with_the_ledger() {
             w.value,
             "{labels:?}"
         );
+    }
+    let mig = before.find("gpu_mig_energy_kwh_created", &[]);
+    assert_eq!(mig.len(), 3);
+    for i in mig {
+        let key = [
+            ("uuid", i.label("uuid").expect("uuid")),
+            ("gpu_instance", i.label("gpu_instance").expect("gi")),
+        ];
+        assert_eq!(after.value("gpu_mig_energy_kwh_created", &key), i.value);
     }
     let p0 = before.value("process_cpu_seconds_created", &[]);
     let p1 = after.value("process_cpu_seconds_created", &[]);

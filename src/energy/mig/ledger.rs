@@ -25,6 +25,10 @@ pub struct InstanceTotals {
     pub co2e_g: f64,
     /// When the instance last existed, Unix seconds.
     pub last_seen_unix: f64,
+    /// When its counters started from zero (OpenMetrics `_created`), Unix seconds; absent in
+    /// files of exporters that didn't keep it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_unix: Option<f64>,
     /// Its MIG devices at the latest tick; empty once the instance is gone.
     #[serde(skip)]
     pub devices: Vec<MigDevice>,
@@ -50,6 +54,10 @@ pub struct MigGpu {
     pub unallocated_co2e_g: f64,
     /// When the GPU was last seen in MIG mode, Unix seconds.
     pub last_seen_unix: f64,
+    /// When its unallocated counters started from zero, Unix seconds; absent in files of
+    /// exporters that didn't keep it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_unix: Option<f64>,
     /// Its GPU instances, live or retained, sorted by ID.
     pub instances: Vec<InstanceTotals>,
 }
@@ -151,6 +159,7 @@ impl MigAccounts {
                 unallocated_energy_j: 0.0,
                 unallocated_co2e_g: 0.0,
                 last_seen_unix: now_unix,
+                created_unix: Some(now_unix),
                 instances: Vec::new(),
             }),
         };
@@ -187,7 +196,7 @@ impl MigAccounts {
         }
         let mut out = Vec::with_capacity(shares.len());
         for (n, reading) in layout.instances.iter().enumerate() {
-            let totals = instance(&mut entry.instances, reading.gpu_instance);
+            let totals = instance(&mut entry.instances, reading.gpu_instance, now_unix);
             totals.energy_j += energy[n];
             totals.co2e_g += co2e[n];
             totals.last_seen_unix = now_unix;
@@ -248,7 +257,7 @@ impl MigAccounts {
 }
 
 /// The totals of instance `gi`, inserted at zero (in ID order) if new.
-fn instance(instances: &mut Vec<InstanceTotals>, gi: u32) -> &mut InstanceTotals {
+fn instance(instances: &mut Vec<InstanceTotals>, gi: u32, now_unix: f64) -> &mut InstanceTotals {
     let at = match instances.binary_search_by_key(&gi, |i| i.gpu_instance) {
         Ok(at) => at,
         Err(at) => {
@@ -259,6 +268,7 @@ fn instance(instances: &mut Vec<InstanceTotals>, gi: u32) -> &mut InstanceTotals
                     energy_j: 0.0,
                     co2e_g: 0.0,
                     last_seen_unix: 0.0,
+                    created_unix: Some(now_unix),
                     devices: Vec::new(),
                     power_w: None,
                     activity: None,
