@@ -7,6 +7,7 @@ use prometheus::proto::MetricType::{COUNTER, GAUGE};
 
 use super::metrics::Spec;
 use super::Families;
+use crate::attribution::kubernetes::PodIndex;
 use crate::energy::mig::MigSnapshot;
 use crate::units::Joules;
 
@@ -57,8 +58,13 @@ pub const MIG_INFO: Spec = spec("gpu_mig_info", GAUGE,
 pub const MIG_ERRORS: Spec = spec("gpu_mig_sample_errors_total", COUNTER, &["gpu", "kind", "uuid"],
     "Failed MIG reads. kind=mig_state: the MIG state or instance list could not be read (the GPU is exported without MIG series, or the interval's energy is unallocated); kind=gpm: an instance's GPM sample failed (its activity came from its processes).");
 
+/// `gpu_mig_kubernetes_allocation_info`.
+pub const MIG_ALLOCATION: Spec = spec("gpu_mig_kubernetes_allocation_info", GAUGE,
+    &["container", "gpu", "gpu_instance", "namespace", "pod", "uuid"],
+    "A container the kubelet gave one of this MIG GPU instance's devices (the NVIDIA device plugin's MIG UUID, single and mixed strategies); always 1. Who was given the instance, not who used it.");
+
 /// Every MIG family, for the renderer's descriptors.
-pub const SPECS: [&Spec; 8] = [
+pub const SPECS: [&Spec; 9] = [
     &MIG_ENERGY,
     &MIG_CO2E,
     &MIG_POWER,
@@ -67,10 +73,11 @@ pub const SPECS: [&Spec; 8] = [
     &MIG_UNALLOCATED_CO2E,
     &MIG_INFO,
     &MIG_ERRORS,
+    &MIG_ALLOCATION,
 ];
 
-/// Adds the MIG families of `mig`.
-pub(super) fn render(mig: &MigSnapshot, out: &mut Families) {
+/// Adds the MIG families of `mig`; with `pods` (pod-resources), who was given each instance.
+pub(super) fn render(mig: &MigSnapshot, pods: Option<&PodIndex>, out: &mut Families) {
     for g in &mig.gpus {
         let index = g.gpu.to_string();
         let id: [&str; 2] = [&index, &g.uuid];
@@ -92,6 +99,11 @@ pub(super) fn render(mig: &MigSnapshot, out: &mut Families) {
                 let ci = d.compute_instance.to_string();
                 let info = [&ci, &index, &gi, &d.mig_uuid, &d.profile, &g.uuid];
                 out.add(&MIG_INFO, &info.map(|s| s.as_str()), 1.0);
+            }
+            let mig_uuids: Vec<String> = i.devices.iter().map(|d| d.mig_uuid.clone()).collect();
+            for h in pods.iter().flat_map(|p| p.holders_of(&mig_uuids)) {
+                let values = [&h.container, &index, &gi, &h.namespace, &h.pod, &g.uuid];
+                out.add(&MIG_ALLOCATION, &values.map(|s| s.as_str()), 1.0);
             }
         }
     }

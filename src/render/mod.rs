@@ -190,7 +190,8 @@ fn render(s: &Snapshot, out: &mut Families) {
     if let Some(a) = &s.attribution {
         render_attribution(a, out);
     }
-    mig::render(&s.mig, out);
+    let pods = s.attribution.as_ref().map(|a| a.allocations.as_ref());
+    mig::render(&s.mig, pods, out);
 }
 
 fn render_attribution(a: &AttributionSnapshot, out: &mut Families) {

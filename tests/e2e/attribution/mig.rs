@@ -55,3 +55,61 @@ fn instances_split_among_their_processes_and_everything_adds_up() {
     assert_eq!(exporter.terminate().code(), Some(0));
     let _ = std::fs::remove_dir_all(&host.dir);
 }
+
+/// Pods given MIG devices (the device plugin's `MIG-<uuid>` IDs, served by a real grpcio
+/// pod-resources server) are shown on their instance: `gpu_mig_kubernetes_allocation_info`.
+#[test]
+fn pods_given_mig_devices_are_shown_on_their_instance() {
+    if !super::kubelet::grpc_available() {
+        return;
+    }
+    let host = Host::new("mig-pods");
+    let socket = super::kubelet_socket("mig-pods");
+    let (m1, m2) = (
+        "MIG-11111111-2222-4333-8444-555555555555",
+        "MIG-66666666-7777-4888-8999-aaaaaaaaaaaa",
+    );
+    let _server = super::kubelet::serve(
+        &[
+            (
+                "ml",
+                "infer-a",
+                "e0000000-0000-4000-8000-000000000000",
+                &[("srv", "", &[m1])],
+            ),
+            (
+                "ml",
+                "infer-b",
+                "e1000000-0000-4000-8000-000000000000",
+                &[("srv", "", &[m2])],
+            ),
+        ],
+        Some(&socket),
+        None,
+    );
+    let epoch = now_unix();
+    let scenario = format!(
+        "epoch = {epoch}\n[gpu]\nuuid = {GPU_A}\nname = NVIDIA A100-SXM4-40GB\npower = const:200\n\
+         mig = yes\nsm_count = 98\n\
+         mig_instance = gi=1 sm=14 uuid={m1}\nmig_instance = gi=2 sm=28 uuid={m2}\n"
+    );
+    let flag = format!("--kubernetes.pod-resources-socket={}", socket.display());
+    let exporter = start(
+        &host,
+        &scenario,
+        &[&flag, "--kubernetes.refresh-interval=200ms"],
+    );
+    let s = scrape_after(&exporter, epoch, 1.5);
+    let mut given: Vec<(String, String)> = s
+        .find("gpu_mig_kubernetes_allocation_info", &[("uuid", GPU_A)])
+        .iter()
+        .map(|x| {
+            let l = |n| x.label(n).unwrap_or("").to_string();
+            (l("gpu_instance"), l("pod"))
+        })
+        .collect();
+    given.sort();
+    let want = [("1", "infer-a"), ("2", "infer-b")].map(|(g, p)| (g.to_string(), p.to_string()));
+    assert_eq!(given, want, "{}", s.text);
+    let _ = std::fs::remove_dir_all(&host.dir);
+}
