@@ -24,12 +24,13 @@ pub mod identity;
 pub mod kubernetes;
 pub mod labels;
 pub mod mig;
+pub mod pids;
 pub mod recent;
 pub mod split;
 pub mod users;
 pub mod workloads;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +43,7 @@ use identity::{Identity, Resolver};
 use kubernetes::{PodIndex, PodView, PodViews};
 pub use labels::Label;
 use labels::{label_values, must_hold};
+use pids::{PidMap, PidSet};
 use recent::RecentShares;
 use workloads::{Entry, Labels, Table, Unattributed};
 
@@ -134,8 +136,8 @@ struct Known {
 pub struct Attributor {
     labels: Vec<Label>,
     resolver: Box<dyn Resolver>,
-    cache: HashMap<u32, Known>,
-    present: HashSet<u32>,
+    cache: PidMap<Known>,
+    present: PidSet,
     pods: Option<PodViews>,
     view: PodView,
     /// Counts changes of `view`, so cached label values know when they are stale.
@@ -175,8 +177,8 @@ impl Attributor {
         Attributor {
             labels: settings.labels.clone(),
             resolver,
-            cache: HashMap::new(),
-            present: HashSet::new(),
+            cache: PidMap::default(),
+            present: PidSet::default(),
             pods,
             view,
             generation: 0,
@@ -298,8 +300,11 @@ impl Attributor {
     /// Ends a sample: forgets PIDs that left every GPU, drops workloads past their retention,
     /// and returns what to export.
     pub fn finish(&mut self, now_unix: f64) -> AttributionSnapshot {
-        let present = &self.present;
-        self.cache.retain(|pid, _| present.contains(pid));
+        // Every present PID is cached, so equal sizes mean no cached PID has left.
+        if self.cache.len() != self.present.len() {
+            let present = &self.present;
+            self.cache.retain(|pid, _| present.contains(pid));
+        }
         let expired = self.table.expire(now_unix);
         if expired > 0 {
             debug!(expired, "Workloads past their retention no longer exported");

@@ -11,6 +11,8 @@
 
 use std::collections::HashMap;
 
+use super::pids::PidMap;
+
 /// How long a sample set stands in for missing ones: several NVML sampling periods, and short
 /// enough that a workload mix that changed is not billed on a stale split for long.
 pub const MAX_AGE_S: f64 = 10.0;
@@ -18,7 +20,7 @@ pub const MAX_AGE_S: f64 = 10.0;
 /// One GPU's latest samples: PID → SM utilization (0–1), and when they were taken.
 #[derive(Debug, Clone, Default)]
 struct Latest {
-    sm: HashMap<u32, f64>,
+    sm: PidMap<f64>,
     at_unix: f64,
 }
 

@@ -48,6 +48,17 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// Adds one interval's part, seen at `now_unix`.
+    fn add(&mut self, energy: Joules, co2e: Grams, power: Watts, now_unix: f64) {
+        self.energy += energy;
+        self.co2e += co2e;
+        self.power = Watts(self.power.0 + power.0);
+        self.active = true;
+        self.last_active_unix = now_unix;
+    }
+}
+
 /// Energy no workload was present for, on one GPU.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Unattributed {
@@ -144,12 +155,16 @@ impl Table {
         power: Watts,
         now_unix: f64,
     ) -> bool {
-        let full = self.named >= self.max_series;
-        let known = self
+        // The steady state: a known workload on a known GPU, found with one lookup each.
+        if let Some(e) = self
             .gpus
-            .get(uuid)
-            .is_some_and(|g| g.workloads.contains_key(&**labels));
-        let overflowed = !known && full && !is_overflow(labels);
+            .get_mut(uuid)
+            .and_then(|g| g.workloads.get_mut(&**labels))
+        {
+            e.add(energy, co2e, power, now_unix);
+            return false;
+        }
+        let overflowed = self.named >= self.max_series && !is_overflow(labels);
         let key = if overflowed {
             let bucket = self
                 .overflow
@@ -162,18 +177,14 @@ impl Table {
         } else {
             labels.clone()
         };
-        let named_new = !known && !overflowed && !is_overflow(&key);
-        let e = self
-            .gpu(uuid, gpu)
-            .workloads
+        let named_new = !overflowed && !is_overflow(&key);
+        let workloads = &mut self.gpu(uuid, gpu).workloads;
+        let fresh = !workloads.contains_key(&key);
+        workloads
             .entry(key)
-            .or_insert_with(|| Entry::new(now_unix));
-        e.energy += energy;
-        e.co2e += co2e;
-        e.power = Watts(e.power.0 + power.0);
-        e.active = true;
-        e.last_active_unix = now_unix;
-        if named_new {
+            .or_insert_with(|| Entry::new(now_unix))
+            .add(energy, co2e, power, now_unix);
+        if named_new && fresh {
             self.named += 1;
         }
         overflowed
@@ -209,16 +220,15 @@ impl Table {
     pub fn expire(&mut self, now_unix: f64) -> usize {
         let retention = self.retention_s;
         let mut dropped = 0;
-        let mut named = 0;
         for g in self.gpus.values_mut() {
             let before = g.workloads.len();
             g.workloads
                 .retain(|_, e| e.active || now_unix - e.last_active_unix <= retention);
             dropped += before - g.workloads.len();
-            named += g.workloads.keys().filter(|l| !is_overflow(l)).count();
         }
         if dropped > 0 {
-            self.named = named;
+            let workloads = self.gpus.values().flat_map(|g| g.workloads.keys());
+            self.named = workloads.filter(|l| !is_overflow(l)).count();
         }
         self.folded.retain(|_, last| now_unix - *last <= retention);
         dropped
