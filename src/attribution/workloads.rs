@@ -2,8 +2,8 @@
 //! that ended are dropped after a retention period, and past a cap on series new workloads are
 //! counted in an overflow bucket.
 //!
-//! GPU UUIDs and label values are shared (`Arc`), so a sample that only adds to known workloads
-//! allocates nothing, and the snapshot of the table copies pointers, not strings.
+//! GPU UUIDs and label values are shared (`Arc`), so adding to a known workload allocates
+//! nothing, and the snapshot of the table copies pointers, not strings.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
