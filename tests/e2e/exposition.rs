@@ -124,11 +124,7 @@ fn prometheus_gets_openmetrics_that_an_independent_parser_accepts() {
     let t = Scrape::parse(&text);
     let o = Scrape::parse(&om.replace("# EOF\n", ""));
     for s in t.series.iter().filter(|s| s.name.starts_with("gpu_")) {
-        let labels: Vec<(&str, &str)> = s
-            .labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let labels = label_pairs(s);
         assert_eq!(o.value(&s.name, &labels), s.value, "{}", s.name);
     }
     for uuid_series in t.find("gpu_energy_kwh_total", &[]) {
@@ -150,11 +146,7 @@ fn prometheus_gets_openmetrics_that_an_independent_parser_accepts() {
     assert!(!workloads.is_empty());
     let started = o.value("process_start_time_seconds", &[]);
     for w in workloads {
-        let labels: Vec<(&str, &str)> = w
-            .labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let labels = label_pairs(w);
         let created = o.value("gpu_workload_energy_kwh_created", &labels);
         assert!(created >= started.floor(), "{created} vs {started}");
         assert_eq!(o.value("gpu_workload_co2e_grams_created", &labels), created);
@@ -232,11 +224,7 @@ fn created_survives_a_restart_with_the_ledger() {
     let workloads = before.find("gpu_workload_energy_kwh_created", &[]);
     assert!(!workloads.is_empty());
     for w in workloads {
-        let labels: Vec<(&str, &str)> = w
-            .labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let labels = label_pairs(w);
         assert_eq!(
             after.value("gpu_workload_energy_kwh_created", &labels),
             w.value,
@@ -255,4 +243,12 @@ fn created_survives_a_restart_with_the_ledger() {
     let p0 = before.value("process_cpu_seconds_created", &[]);
     let p1 = after.value("process_cpu_seconds_created", &[]);
     assert!(p1 > p0, "per-process counters start with their process");
+}
+
+/// A scraped series' labels as the `(name, value)` pairs `Scrape::value` matches on.
+fn label_pairs(s: &crate::support::Series) -> Vec<(&str, &str)> {
+    s.labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }

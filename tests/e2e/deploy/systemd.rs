@@ -10,27 +10,30 @@ use crate::support::{self, repo, tool};
 
 const MAX_EXPOSURE: f64 = 2.0;
 
+/// `unit` with its `ExecStart=` running this build's binary (`verify` insists it exists).
+fn with_this_binary(unit: &str) -> String {
+    let exec = format!("ExecStart={}", support::exporter_bin().display());
+    unit.lines()
+        .map(|l| {
+            if l.starts_with("ExecStart=") {
+                exec.as_str()
+            } else {
+                l
+            }
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 #[test]
 fn systemd_unit_verifies_without_output() {
     let Some(analyze) = tool("systemd-analyze", "apt-get install systemd") else {
         return;
     };
     let unit = read(UNIT);
-    let exec = format!("ExecStart={}", support::exporter_bin().display());
     let starts = unit.lines().filter(|l| l.starts_with("ExecStart=")).count();
     assert_eq!(starts, 1, "{UNIT}: want exactly one ExecStart= line");
-    let copy: String = unit
-        .lines()
-        .map(|l| {
-            if l.starts_with("ExecStart=") {
-                &exec
-            } else {
-                l
-            }
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let path = support::temp_file("gpu-carbon-exporter.service", &copy);
+    let path = support::temp_file("gpu-carbon-exporter.service", &with_this_binary(&unit));
     let ran = run(Command::new(analyze).arg("verify").arg(&path), None);
     ran.assert_clean("systemd-analyze verify");
 }
@@ -105,18 +108,7 @@ fn attribution_drop_in_shows_other_users_processes_and_nothing_more() {
     let _ = std::fs::remove_dir_all(&dir);
     let drop_ins = dir.join("gpu-carbon-exporter.service.d");
     std::fs::create_dir_all(&drop_ins).expect("mkdir");
-    let exec = format!("ExecStart={}", support::exporter_bin().display());
-    let unit: String = read(UNIT)
-        .lines()
-        .map(|l| {
-            if l.starts_with("ExecStart=") {
-                &exec
-            } else {
-                l
-            }
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let unit = with_this_binary(&read(UNIT));
     std::fs::write(dir.join("gpu-carbon-exporter.service"), unit).expect("unit");
     let conf = read("deploy/systemd/gpu-carbon-exporter.service.d/attribution.conf");
     let settings: Vec<&str> = conf
