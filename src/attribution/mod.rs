@@ -45,7 +45,7 @@ pub use labels::Label;
 use labels::{label_values, must_hold};
 use pids::{PidMap, PidSet};
 use recent::RecentShares;
-use workloads::{Entry, Labels, Table, Unattributed};
+use workloads::{Entry, Labels, Part, Table, Unattributed};
 
 /// `--attribution.*` settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,10 +126,12 @@ pub struct AttributionSnapshot {
 }
 
 /// A PID's identity and, once computed, its label values with the [`PodView`] generation
-/// they were computed from.
+/// they were computed from, and where its workload sits in the table on each GPU it used (by
+/// GPU index; a hint for [`Table::add`]).
 struct Known {
     identity: Identity,
     labels: Option<(u64, Labels)>,
+    positions: Vec<(u32, usize)>,
 }
 
 /// Splits device energy among workloads, sample after sample.
@@ -238,6 +240,7 @@ impl Attributor {
             let known = self.cache.entry(process.pid).or_insert_with(|| Known {
                 identity: resolver.resolve(process.pid),
                 labels: None,
+                positions: Vec::new(),
             });
             let identity = &known.identity;
             let (energy, co2e) = (Joules(energy_parts[i]), Grams(co2e_parts[i]));
@@ -263,17 +266,25 @@ impl Attributor {
                     &known.labels.insert((self.generation, values.into())).1
                 }
             };
-            let overflowed = self.table.add(
-                &gpu.uuid,
-                gpu.index,
-                labels,
+            let part = Part {
                 energy,
                 co2e,
-                Watts(watts * shares[i]),
-                now_unix,
-            );
-            if overflowed {
-                debug!(uuid = %gpu.uuid, pid = process.pid, "Workload series cap reached; counted in the overflow bucket");
+                power: Watts(watts * shares[i]),
+            };
+            let hint = known.positions.iter().find(|(g, _)| *g == gpu.index);
+            let hint = hint.map(|(_, at)| *at);
+            let at = self
+                .table
+                .add(&gpu.uuid, gpu.index, labels, part, now_unix, hint);
+            match at {
+                Some(at) if hint != Some(at) => {
+                    known.positions.retain(|(g, _)| *g != gpu.index);
+                    known.positions.push((gpu.index, at));
+                }
+                Some(_) => {}
+                None => {
+                    debug!(uuid = %gpu.uuid, pid = process.pid, "Workload series cap reached; counted in the overflow bucket");
+                }
             }
         }
     }
@@ -285,15 +296,12 @@ impl Attributor {
         }
         for ((uuid, _), h) in std::mem::take(&mut self.held) {
             let labels = label_values(&self.labels, &h.identity, &self.view, &uuid).into();
-            self.table.add(
-                &uuid,
-                h.gpu,
-                &labels,
-                h.energy,
-                h.co2e,
-                Watts(0.0),
-                now_unix,
-            );
+            let part = Part {
+                energy: h.energy,
+                co2e: h.co2e,
+                power: Watts(0.0),
+            };
+            self.table.add(&uuid, h.gpu, &labels, part, now_unix, None);
         }
     }
 
@@ -315,7 +323,7 @@ impl Attributor {
             workloads: gpus
                 .iter()
                 .flat_map(|(uuid, g)| {
-                    g.workloads.iter().map(move |(labels, e)| WorkloadSnapshot {
+                    g.workloads().map(move |(labels, e)| WorkloadSnapshot {
                         gpu: g.index,
                         uuid: uuid.clone(),
                         labels: labels.clone(),

@@ -1,5 +1,6 @@
 //! The attributor over an in-memory resolver: conservation, labels, caching, pods.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -359,5 +360,82 @@ fn the_snapshot_counts_series_against_the_cap() {
     assert_eq!(
         (s.named_series, s.max_series, s.folded_workloads),
         (2, 2, 1)
+    );
+}
+
+/// Each workload's total equals the sum of the parts split to it, sample after sample, while
+/// processes come and go across GPUs and ended workloads expire (which moves the others in the
+/// table, so the position hints the attributor keeps per PID go stale).
+#[test]
+fn energy_lands_on_its_own_workload_through_churn_and_expiry() {
+    // A deterministic xorshift: no dependency, reproducible.
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let labels = [Label::SlurmJob, Label::User];
+    let mut a = Attributor::new(
+        &settings(&labels, 1000),
+        Box::new(Fake(Default::default())),
+        None,
+    );
+    let mut expected: HashMap<(String, Vec<String>), f64> = HashMap::new();
+    let (mut t, mut expired_beside_live) = (0.0, 0);
+    for _ in 0..3000 {
+        t += (next() * 25.0).floor();
+        a.begin();
+        for g in 0..3 {
+            let mut pids: Vec<u32> = (0..(next() * 6.0) as usize)
+                .map(|_| 1 + (next() * 30.0) as u32)
+                .collect();
+            pids.sort_unstable();
+            pids.dedup();
+            let sm: Vec<Option<f64>> = pids.iter().map(|_| Some(0.05 + next())).collect();
+            let energy = 100.0 * next();
+            let (shares, _) = split::shares(&sm);
+            for (pid, share) in pids.iter().zip(&shares) {
+                let job = if (1..=9).contains(pid) {
+                    format!("{}", 100 + pid)
+                } else {
+                    String::new()
+                };
+                let key = (format!("GPU-{g}"), vec![job, format!("user{}", pid % 3)]);
+                *expected.entry(key).or_default() += energy * share;
+            }
+            let list = procs(
+                &pids
+                    .iter()
+                    .zip(sm)
+                    .map(|(p, s)| (*p, s))
+                    .collect::<Vec<_>>(),
+            );
+            a.account(&gpu(g), Some(&list), step(energy, energy), None, t);
+        }
+        let snap = a.finish(t);
+        for w in &snap.workloads {
+            let key = (w.uuid.to_string(), w.labels.to_vec());
+            let want = expected.get(&key).copied().unwrap_or(0.0);
+            assert!(
+                (w.energy.0 - want).abs() <= 1e-9 * want.max(1.0),
+                "{key:?}: {} vs {want}",
+                w.energy.0
+            );
+        }
+        let before = expected.len();
+        expected.retain(|(uuid, l), _| {
+            snap.workloads
+                .iter()
+                .any(|w| *w.uuid == **uuid && *w.labels == l[..])
+        });
+        if expected.len() < before && !expected.is_empty() {
+            expired_beside_live += 1;
+        }
+    }
+    assert!(
+        expired_beside_live > 50,
+        "expiries while others lived: {expired_beside_live}"
     );
 }

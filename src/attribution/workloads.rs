@@ -3,7 +3,12 @@
 //! counted in an overflow bucket.
 //!
 //! GPU UUIDs and label values are shared (`Arc`), so adding to a known workload allocates
-//! nothing, and the snapshot of the table copies pointers, not strings.
+//! nothing, and the snapshot of the table copies pointers, not strings. Each GPU keeps its
+//! workloads in a vector with a sorted index beside it; [`Table::add`] returns where the
+//! workload sits, and a caller that hands that position back the next sample skips the sorted
+//! lookup (string comparisons, the largest cost of a sample with many workloads). A position is
+//! only a hint: it is used when the workload there has the same label values, else the lookup
+//! runs, so a stale one (the vector shrinks when workloads expire) never misdirects energy.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -50,13 +55,24 @@ impl Entry {
 
 impl Entry {
     /// Adds one interval's part, seen at `now_unix`.
-    fn add(&mut self, energy: Joules, co2e: Grams, power: Watts, now_unix: f64) {
-        self.energy += energy;
-        self.co2e += co2e;
-        self.power = Watts(self.power.0 + power.0);
+    fn add(&mut self, part: Part, now_unix: f64) {
+        self.energy += part.energy;
+        self.co2e += part.co2e;
+        self.power = Watts(self.power.0 + part.power.0);
         self.active = true;
         self.last_active_unix = now_unix;
     }
+}
+
+/// One workload's part of one interval on one GPU.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Part {
+    /// Energy.
+    pub energy: Joules,
+    /// Emissions.
+    pub co2e: Grams,
+    /// Share of the GPU's power.
+    pub power: Watts,
 }
 
 /// Energy no workload was present for, on one GPU.
@@ -73,10 +89,69 @@ pub struct Unattributed {
 pub struct Gpu {
     /// The GPU's index.
     pub index: u32,
-    /// Workload totals, sorted by label values.
-    pub workloads: BTreeMap<Labels, Entry>,
+    /// Workload totals, in the order they were added.
+    entries: Vec<(Labels, Entry)>,
+    /// Position in `entries` of each workload, sorted by label values.
+    sorted: BTreeMap<Labels, usize>,
     /// Energy no workload was present for.
     pub unattributed: Unattributed,
+}
+
+impl Gpu {
+    /// Workload totals, sorted by label values.
+    pub fn workloads(&self) -> impl Iterator<Item = (&Labels, &Entry)> {
+        self.sorted.values().map(|&at| {
+            let (labels, entry) = &self.entries[at];
+            (labels, entry)
+        })
+    }
+
+    /// The totals of workload `labels`.
+    pub fn workload(&self, labels: &[String]) -> Option<&Entry> {
+        self.sorted.get(labels).map(|&at| &self.entries[at].1)
+    }
+
+    /// How many workloads.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it has no workload.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Where workload `labels` sits: `hint` when the workload there has these label values,
+    /// else found in the sorted index.
+    fn position(&self, labels: &Labels, hint: Option<usize>) -> Option<usize> {
+        let hinted = hint.filter(|&at| {
+            self.entries
+                .get(at)
+                .is_some_and(|(l, _)| Arc::ptr_eq(l, labels) || l == labels)
+        });
+        hinted.or_else(|| self.sorted.get(&**labels).copied())
+    }
+
+    /// Adds workload `labels` (not present) with nothing yet; returns its position.
+    fn insert(&mut self, labels: Labels, entry: Entry) -> usize {
+        let at = self.entries.len();
+        self.sorted.insert(labels.clone(), at);
+        self.entries.push((labels, entry));
+        at
+    }
+
+    /// Drops the workloads `keep` refuses; returns how many.
+    fn retain(&mut self, keep: impl Fn(&Entry) -> bool) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|(_, e)| keep(e));
+        let dropped = before - self.entries.len();
+        if dropped > 0 {
+            self.sorted = (self.entries.iter().enumerate())
+                .map(|(at, (labels, _))| (labels.clone(), at))
+                .collect();
+        }
+        dropped
+    }
 }
 
 /// All workloads' totals.
@@ -107,11 +182,7 @@ impl Table {
 
     /// Starts a sample: every workload is inactive until [`Table::add`] sees it again.
     pub fn begin(&mut self) {
-        for e in self
-            .gpus
-            .values_mut()
-            .flat_map(|g| g.workloads.values_mut())
-        {
+        for (_, e) in self.gpus.values_mut().flat_map(|g| &mut g.entries) {
             e.active = false;
             e.power = Watts(0.0);
         }
@@ -142,27 +213,24 @@ impl Table {
         g
     }
 
-    /// Adds one interval's part to the workload `labels` on GPU `uuid`; a new workload past the
-    /// cap goes to the GPU's overflow bucket. Returns whether it overflowed.
-    #[allow(clippy::too_many_arguments)]
+    /// Adds one interval's `part` to the workload `labels` on GPU `uuid`; a new workload past
+    /// the cap goes to the GPU's overflow bucket. `hint` is where the workload sat when last
+    /// added to (see the module notes). Returns where it sits now, `None` when it overflowed.
     pub fn add(
         &mut self,
         uuid: &str,
         gpu: u32,
         labels: &Labels,
-        energy: Joules,
-        co2e: Grams,
-        power: Watts,
+        part: Part,
         now_unix: f64,
-    ) -> bool {
-        // The steady state: a known workload on a known GPU, found with one lookup each.
-        if let Some(e) = self
-            .gpus
-            .get_mut(uuid)
-            .and_then(|g| g.workloads.get_mut(&**labels))
-        {
-            e.add(energy, co2e, power, now_unix);
-            return false;
+        hint: Option<usize>,
+    ) -> Option<usize> {
+        // The steady state: a known workload on a known GPU.
+        if let Some(g) = self.gpus.get_mut(uuid) {
+            if let Some(at) = g.position(labels, hint) {
+                g.entries[at].1.add(part, now_unix);
+                return Some(at);
+            }
         }
         let overflowed = self.named >= self.max_series && !is_overflow(labels);
         let key = if overflowed {
@@ -178,16 +246,16 @@ impl Table {
             labels.clone()
         };
         let named_new = !overflowed && !is_overflow(&key);
-        let workloads = &mut self.gpu(uuid, gpu).workloads;
-        let fresh = !workloads.contains_key(&key);
-        workloads
-            .entry(key)
-            .or_insert_with(|| Entry::new(now_unix))
-            .add(energy, co2e, power, now_unix);
+        let g = self.gpu(uuid, gpu);
+        let (at, fresh) = match g.sorted.get(&*key) {
+            Some(&at) => (at, false),
+            None => (g.insert(key, Entry::new(now_unix)), true),
+        };
+        g.entries[at].1.add(part, now_unix);
         if named_new && fresh {
             self.named += 1;
         }
-        overflowed
+        (!overflowed).then_some(at)
     }
 
     /// Adds energy no process was present for.
@@ -199,15 +267,16 @@ impl Table {
 
     /// Puts back a workload's saved totals.
     pub fn restore(&mut self, uuid: &str, gpu: u32, labels: Labels, entry: Entry) {
-        let fresh = !is_overflow(&labels);
-        if self
-            .gpu(uuid, gpu)
-            .workloads
-            .insert(labels, entry)
-            .is_none()
-            && fresh
-        {
-            self.named += 1;
+        let named = !is_overflow(&labels);
+        let g = self.gpu(uuid, gpu);
+        match g.sorted.get(&*labels) {
+            Some(&at) => g.entries[at].1 = entry,
+            None => {
+                g.insert(labels, entry);
+                if named {
+                    self.named += 1;
+                }
+            }
         }
     }
 
@@ -221,13 +290,10 @@ impl Table {
         let retention = self.retention_s;
         let mut dropped = 0;
         for g in self.gpus.values_mut() {
-            let before = g.workloads.len();
-            g.workloads
-                .retain(|_, e| e.active || now_unix - e.last_active_unix <= retention);
-            dropped += before - g.workloads.len();
+            dropped += g.retain(|e| e.active || now_unix - e.last_active_unix <= retention);
         }
         if dropped > 0 {
-            let workloads = self.gpus.values().flat_map(|g| g.workloads.keys());
+            let workloads = self.gpus.values().flat_map(|g| g.sorted.keys());
             self.named = workloads.filter(|l| !is_overflow(l)).count();
         }
         self.folded.retain(|_, last| now_unix - *last <= retention);
@@ -247,20 +313,19 @@ mod tests {
         vec![v.to_string()].into()
     }
 
+    const PART: Part = Part {
+        energy: Joules(1.0),
+        co2e: Grams(2.0),
+        power: Watts(10.0),
+    };
+
+    /// Adds [`PART`] to `who`; whether it overflowed.
     fn add(t: &mut Table, who: &str, now: f64) -> bool {
-        t.add(
-            "GPU-0",
-            0,
-            &labels(who),
-            Joules(1.0),
-            Grams(2.0),
-            Watts(10.0),
-            now,
-        )
+        t.add("GPU-0", 0, &labels(who), PART, now, None).is_none()
     }
 
     fn entry<'a>(t: &'a Table, who: &str) -> &'a Entry {
-        &t.gpus["GPU-0"].workloads[&*labels(who)]
+        t.gpus["GPU-0"].workload(&labels(who)).expect("workload")
     }
 
     #[test]
@@ -286,7 +351,7 @@ mod tests {
         assert_eq!(t.expire(60.0), 0);
         assert_eq!(t.named_series(), 1);
         assert_eq!(t.expire(60.5), 1);
-        assert!(t.gpus["GPU-0"].workloads.is_empty());
+        assert!(t.gpus["GPU-0"].is_empty());
         assert_eq!(t.named_series(), 0);
     }
 
@@ -300,7 +365,7 @@ mod tests {
         assert!(add(&mut t, "d", 1.0));
         assert!(!add(&mut t, "a", 0.0), "known workloads keep their series");
         assert_eq!(entry(&t, OVERFLOW).energy, Joules(3.0));
-        assert_eq!(t.gpus["GPU-0"].workloads.len(), 3);
+        assert_eq!(t.gpus["GPU-0"].len(), 3);
         assert_eq!((t.named_series(), t.folded_workloads()), (2, 2));
         t.begin();
         t.expire(60.5);
@@ -311,5 +376,33 @@ mod tests {
             !add(&mut t, "e", 62.0),
             "room again once the others expired"
         );
+    }
+
+    #[test]
+    fn a_position_hint_is_only_taken_when_it_holds_the_same_workload() {
+        let mut t = Table::new(10, 60.0);
+        let (a, b) = (labels("a"), labels("b"));
+        let at_a = t.add("GPU-0", 0, &a, PART, 0.0, None);
+        let at_b = t.add("GPU-0", 0, &b, PART, 5.0, None);
+        assert_eq!((at_a, at_b), (Some(0), Some(1)));
+        assert_eq!(t.add("GPU-0", 0, &b, PART, 5.0, at_a), at_b, "a's place");
+        assert_eq!(t.add("GPU-0", 0, &b, PART, 5.0, Some(7)), at_b, "no place");
+        let equal = labels("b");
+        assert_eq!(
+            t.add("GPU-0", 0, &equal, PART, 5.0, at_b),
+            at_b,
+            "equal values"
+        );
+        t.begin();
+        t.expire(61.0);
+        // `a` expired, so `b` moved to 0 and its old hint points past the end.
+        assert_eq!(t.add("GPU-0", 0, &b, PART, 61.0, at_b), Some(0));
+        assert_eq!(entry(&t, "b").energy, Joules(5.0), "every part landed on b");
+        assert!(t.gpus["GPU-0"].workload(&a).is_none());
+        // The same labels on another GPU are another workload.
+        assert_eq!(t.add("GPU-1", 1, &b, PART, 61.0, Some(0)), Some(0));
+        assert_eq!(entry(&t, "b").energy, Joules(5.0));
+        let on_1 = t.gpus["GPU-1"].workload(&b).map(|e| e.energy);
+        assert_eq!(on_1, Some(Joules(1.0)));
     }
 }
