@@ -22,6 +22,7 @@ mod nvml;
 mod observability;
 mod pki;
 mod powermetrics;
+mod scripts;
 mod serving_limits;
 mod state;
 mod state_crash;

@@ -11,6 +11,7 @@
 //! Without `promtool`/`prometheus` (Debian package `prometheus`) the tests that need them skip,
 //! except under `CI`, where they fail.
 
+mod created;
 mod dashboard;
 mod monthly;
 mod process;

@@ -25,6 +25,11 @@ impl Prometheus {
     /// Starts Prometheus on a free port with the shipped config (target rewritten to `target`,
     /// intervals shortened to 1 s) and the shipped rules, and waits until it is ready.
     pub fn start(bin: &Path, target: SocketAddr) -> Prometheus {
+        Prometheus::start_with(bin, target, &[])
+    }
+
+    /// [`Prometheus::start`] with more command-line flags (`--enable-feature=…`).
+    pub fn start_with(bin: &Path, target: SocketAddr, flags: &[&str]) -> Prometheus {
         let dir = TempDir(temp_path("prometheus"));
         let rules_dir = dir.0.join("rules");
         fs::create_dir_all(&rules_dir).expect("create temp dir");
@@ -55,6 +60,7 @@ impl Prometheus {
                 dir.0.join("data").display()
             ))
             .arg(format!("--web.listen-address={addr}"))
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log"))
             .stderr(log)
