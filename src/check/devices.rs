@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::mig::MigProbe;
 use super::report::{Section, Status};
 use crate::backend::{Backend, DeviceError, DeviceInfo, DeviceKind, Field, Reading};
 use crate::clock::{Clock, SystemClock};
@@ -38,6 +39,7 @@ struct Probe {
     processes_listed: u32,
     most_processes: usize,
     implausible: u32,
+    mig: MigProbe,
 }
 
 impl Probe {
@@ -53,6 +55,7 @@ impl Probe {
             processes_listed: 0,
             most_processes: 0,
             implausible: 0,
+            mig: MigProbe::default(),
         }
     }
 
@@ -82,6 +85,7 @@ impl Probe {
             reading.utilization.is_some(),
             failed(Field::Utilization),
         );
+        self.mig.record(reading.mig.as_ref());
         if let Some(list) = &reading.processes {
             self.processes_listed += 1;
             self.most_processes = self.most_processes.max(list.len());
@@ -215,11 +219,7 @@ fn describe(collector: &str, info: &DeviceInfo, p: &Probe, attribution: bool) ->
     if info.kind == DeviceKind::Gpu {
         processes(&mut s, collector, p, attribution);
         if collector == "nvml" {
-            s.add(
-                "MIG",
-                Status::Note,
-                "not checked (this build does not read MIG mode)",
-            );
+            p.mig.report(&mut s, n - p.unreadable);
         }
     }
     if p.implausible > 0 {

@@ -4,7 +4,8 @@
 //! One part per file, each returning sections of a [`Report`]:
 //! - [`devices`]: every enabled collector opened as the exporter opens them, each device
 //!   sampled at `--sample.interval` for `--check.duration`: which readings work, and the
-//!   energy counter against the integrated power readings (`energy::discrepancy`);
+//!   energy counter against the integrated power readings (`energy::discrepancy`), and on a
+//!   MIG GPU its instances and GPM (`mig`);
 //! - [`intensity`]: the carbon intensity provider, asked once;
 //! - [`state`]: whether the ledger at `--state.file` can be kept, without writing it or
 //!   locking a running exporter out;
@@ -17,6 +18,7 @@
 pub mod devices;
 pub mod intensity;
 pub mod listen;
+mod mig;
 pub mod report;
 pub mod state;
 

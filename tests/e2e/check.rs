@@ -32,7 +32,12 @@ counter_scale = 1.5
 
 /// Runs `check` on the fake NVML with `scenario(bad)`, a fresh state file and a free address.
 fn check_fake_nvml(bad: bool) -> (Option<i32>, String) {
-    let file = temp_file("scenario.txt", &scenario(bad));
+    check_scenario(&scenario(bad))
+}
+
+/// Runs `check` on the fake NVML with `scenario`, a fresh state file and a free address.
+fn check_scenario(scenario: &str) -> (Option<i32>, String) {
+    let file = temp_file("scenario.txt", scenario);
     let state = file.with_file_name("state.json");
     let (status, out) = run_to_exit(
         &[
@@ -75,7 +80,7 @@ fn a_good_gpu_passes_with_every_capability_named() {
     }
     let l = line(&out, "ok       processes");
     assert!(l.contains("(at most 1 at once)"), "{l}");
-    assert!(line(&out, "-        MIG").contains("not checked"), "{out}");
+    assert!(line(&out, "-        MIG").ends_with("not enabled"), "{out}");
     // The counter is the exact integral of the ramp, and the readings are instantaneous.
     let l = line(&out, "ok       energy  ");
     assert!(l.contains("+0.0 % (limit ±10 %)"), "{l}");
@@ -97,6 +102,68 @@ fn a_good_gpu_passes_with_every_capability_named() {
 
 /// A counter at 1.5 times the power readings: 3000 J against 2000 J is +50 %, named as the
 /// one problem, GPU 0 still fine.
+/// MIG GPUs: the instances NVML lists and where their activity comes from; an instance list
+/// or GPM that can't be read is a problem, since the energy split depends on them.
+#[test]
+fn mig_instances_and_gpm_are_checked() {
+    let scenario = format!(
+        "epoch = {}
+[gpu]
+uuid = GPU-00000000-0000-0000-0000-00000000m1g0
+power = const:400
+mig = yes
+gpm = yes
+mig_instance = gi=1 sm=16 profile=1g.10gb activity=const:50
+mig_instance = gi=2 sm=32 profile=2g.20gb activity=const:100
+[gpu]
+uuid = GPU-00000000-0000-0000-0000-00000000m1g1
+name = NVIDIA A100-SXM4-40GB
+power = const:300
+mig = yes
+sm_count = 108
+mig_instance = gi=1 sm=14 profile=1g.5gb
+[gpu]
+uuid = GPU-00000000-0000-0000-0000-00000000m1g2
+power = const:150
+mig = yes
+gpm = yes
+mig_instance = gi=1 sm=14 activity=const:0 gpm_error=0.5:0.5
+[gpu]
+uuid = GPU-00000000-0000-0000-0000-00000000m1g3
+power = const:100
+mig = unreadable
+",
+        now_unix()
+    );
+    let (code, out) = check_scenario(&scenario);
+    assert_eq!(code, Some(1), "{out}");
+    let mig: Vec<&str> = out
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("MIG"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(mig.len(), 4, "{out}");
+    assert!(
+        mig[0].starts_with("ok")
+            && mig[0].ends_with("enabled, 2 instances (1g.10gb, 2g.20gb), activity from GPM"),
+        "{out}"
+    );
+    assert!(
+        mig[1].starts_with("ok")
+            && mig[1].ends_with("enabled, 1 instance (1g.5gb), activity from processes (no GPM)"),
+        "{out}"
+    );
+    assert!(
+        mig[2].starts_with("PROBLEM") && mig[2].contains("GPM failed"),
+        "{out}"
+    );
+    assert!(
+        mig[3].starts_with("PROBLEM")
+            && mig[3].contains("instances unreadable in 11 of 11 samples"),
+        "{out}"
+    );
+}
+
 #[test]
 fn a_counter_at_the_wrong_rate_fails_the_check_naming_the_gpu() {
     let (code, out) = check_fake_nvml(true);
