@@ -18,7 +18,9 @@ fn splits_follow_sm_shares_at_every_sample_interval() {
         1002,
         "0::/user.slice/user-1002.slice/session-4.scope\n",
     );
-    for interval in ["50ms", "100ms", "150ms", "1s"] {
+    // Shorter than NVML's period (ticks reuse the latest samples), equal to it, and longer
+    // (each tick averages the two or three samples it got).
+    for interval in ["50ms", "100ms", "150ms", "1s", "2500ms"] {
         let epoch = now_unix();
         // A varying power draw, so a wrong split on some ticks can't cancel out.
         let scenario = format!(
