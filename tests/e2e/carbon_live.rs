@@ -421,3 +421,40 @@ fn credentials_over_plain_http_beyond_loopback_are_warned_about() {
     let local = electricitymaps(&mock, &[]);
     assert!(!local.log().contains(warning), "{}", local.log());
 }
+
+/// A redirect is not followed, so the token can't be carried to another address: the fetch
+/// fails and is counted, the fallback applies, and the target of the redirect never hears a
+/// request.
+#[test]
+fn a_redirect_is_not_followed_and_the_token_goes_nowhere_else() {
+    let dated = (now_unix() - 600.0).floor();
+    let mock = MockApi::start(move |req, _| {
+        if req.path() == "/elsewhere/carbon-intensity/latest" {
+            return Reply::json(200, latest("250", dated));
+        }
+        let location = format!("/elsewhere{}", req.target.trim_start_matches("/v3"));
+        Reply::Now(302, vec![("Location", location)], String::new())
+    });
+    let exporter = electricitymaps(
+        &mock,
+        &["--carbon.refresh-interval=1s", "--carbon.http-timeout=1s"],
+    );
+    let errors = |s: &Scrape| {
+        s.value(
+            "gpu_carbon_intensity_fetch_errors_total",
+            &[("provider", "electricitymaps")],
+        )
+    };
+    let scrapes = scrape_until(&exporter, Duration::from_secs(20), |s| errors(s) >= 2.0);
+    let s = scrapes.last().expect("a scrape");
+    assert_eq!(intensity(s).0, "static", "the fallback applies");
+    assert_eq!(s.value("gpu_carbon_intensity_fallback", &[]), 1.0);
+    let requests = mock.requests();
+    assert!(requests.len() >= 2, "{requests:?}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.path() == "/v3/carbon-intensity/latest"),
+        "followed a redirect: {requests:?}"
+    );
+}
