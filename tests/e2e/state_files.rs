@@ -129,3 +129,57 @@ fn ledger_files_are_created_mode_0600() {
         assert_eq!(mode, 0o600, "{}", f.display());
     }
 }
+
+/// Between rewrites of the state file the journal grows by a line a sample; past 4 MiB the
+/// next commit rewrites the state file and empties the journal, whatever
+/// `--state.flush-interval` says, so the ledger's disk use stays bounded.
+#[test]
+fn the_journal_is_compacted_past_4_mib_whatever_the_flush_interval() {
+    const MAX_JOURNAL: u64 = 4 << 20;
+    let d = dir().join("compaction");
+    std::fs::create_dir_all(&d).expect("mkdir");
+    let state = d.join("state.json");
+    let journal = d.join("state.json.journal");
+    let flag = format!("--state.file={}", state.display());
+    // 64 GPUs change every sample: tens of kB a line, so 4 MiB within seconds.
+    let e = Exporter::start(
+        &[
+            "--demo",
+            "--simulated.gpus=64",
+            "--sample.interval=50ms",
+            "--state.flush-interval=1h",
+            &flag,
+        ],
+        &[],
+    );
+    e.wait_ready();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let (mut largest, mut shrank, mut written) = (0, 0, 0.0);
+    let mut last = 0;
+    while written < 3.0 * MAX_JOURNAL as f64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {written} bytes written in 90 s"
+        );
+        let len = std::fs::metadata(&journal).map_or(0, |m| m.len());
+        largest = largest.max(len);
+        shrank += u32::from(len < last);
+        last = len;
+        written = e
+            .scrape()
+            .value("gpu_carbon_exporter_state_written_bytes_total", &[]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(shrank >= 1, "the journal was never emptied");
+    // At most one line past the limit: the line that crossed it.
+    assert!(
+        largest <= MAX_JOURNAL + (512 << 10),
+        "journal reached {largest} bytes"
+    );
+    assert!(
+        largest > MAX_JOURNAL / 2,
+        "journal reached only {largest} bytes"
+    );
+    assert_eq!(e.terminate().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&d);
+}
