@@ -391,3 +391,17 @@ fn what_promtool_refuses_is_refused_at_start() {
     assert_eq!(status.code(), Some(2), "{out}");
     assert!(out.contains("empty"), "{out}");
 }
+
+/// `rate_limit` is a token bucket over every request: a burst of `burst` gets in, the next one
+/// is answered `429` until a token is earned back (one per `interval`).
+#[test]
+fn over_the_rate_limit_requests_get_429() {
+    let pki = Pki::new();
+    let config = pki.write("web.yml", "rate_limit:\n  interval: 1h\n  burst: 3\n");
+    let e = start(&config);
+    let statuses: Vec<u16> = ["/-/healthy", "/metrics", "/", "/metrics", "/-/healthy"]
+        .iter()
+        .map(|path| e.get(path).status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429, 429], "{}", e.log());
+}
