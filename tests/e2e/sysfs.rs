@@ -329,3 +329,25 @@ fn a_counter_spike_is_rejected_without_a_phantom_reset() {
         "no phantom reset"
     );
 }
+
+/// hwmon on a machine without AMD or Intel GPUs is not a failure: the collector is up (nothing
+/// broke), a warning says what it found, and RAPL is served as usual.
+#[test]
+fn hwmon_without_gpus_is_up_and_says_so() {
+    let root = sysfs_copy();
+    std::fs::remove_dir_all(root.join("class/drm")).expect("remove the cards");
+    let e = start(&root);
+    let s = e.scrape();
+    let up = |c| s.value("gpu_carbon_exporter_collector_up", &[("collector", c)]);
+    assert_eq!((up("hwmon"), up("rapl")), (1.0, 1.0));
+    assert!(s.find("gpu_info", &[]).is_empty());
+    assert!(!s
+        .find("gpu_host_energy_kwh_total", &[("energy_source", "counter")])
+        .is_empty());
+    assert!(
+        e.log()
+            .contains("hwmon collector found no AMD or Intel GPU"),
+        "{}",
+        e.log()
+    );
+}
