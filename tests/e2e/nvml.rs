@@ -370,3 +370,31 @@ fn gpus_without_a_power_sensor_are_estimated_and_labelled() {
         );
     }
 }
+
+/// A GPU without an energy counter is integrated from power readings that average at most
+/// 1 s, so sampling it slower than 1 s is warned about at start; with a counter it is not.
+#[test]
+fn sampling_integrated_gpus_slower_than_1s_is_warned_about() {
+    let lib = format!("--nvml.library-path={}", fake_nvml_lib().display());
+    let warning = "sampling slower than 1s misses load between samples";
+    for (counter, interval, warned) in [
+        ("no", "2s", true),
+        ("no", "1s", false),
+        ("yes", "2s", false),
+    ] {
+        let file = temp_file(
+            "scenario.txt",
+            &format!("[gpu]\npower = const:200\ncounter = {counter}\n"),
+        );
+        let env = [("FAKE_NVML_SCENARIO", file.to_str().expect("utf-8 path"))];
+        let flag = format!("--sample.interval={interval}");
+        let e = Exporter::start(&[&lib, &flag], &env);
+        e.wait_ready();
+        assert_eq!(
+            e.log().contains(warning),
+            warned,
+            "counter {counter}, every {interval}: {}",
+            e.log()
+        );
+    }
+}
