@@ -458,3 +458,27 @@ fn a_redirect_is_not_followed_and_the_token_goes_nowhere_else() {
         "followed a redirect: {requests:?}"
     );
 }
+
+/// An intensity API that accepts the connection and never answers holds up the first sample by
+/// at most twice `--carbon.http-timeout` plus a second (here 3 s, checked with a margin for a
+/// loaded machine, against a mock that would stay silent for a minute): then sampling starts on
+/// the static fallback and the failed fetch is counted.
+#[test]
+fn a_hung_intensity_api_delays_the_first_sample_by_a_bounded_time() {
+    let mock = MockApi::start(|_, _| Reply::Silence(Duration::from_secs(60)));
+    let started = std::time::Instant::now();
+    let exporter = electricitymaps(&mock, &["--carbon.http-timeout=1s"]);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(3 + 10),
+        "ready after {waited:?}"
+    );
+    let s = exporter.scrape();
+    assert_eq!(intensity(&s).0, "static", "{}", s.text);
+    assert_eq!(s.value("gpu_carbon_intensity_fallback", &[]), 1.0);
+    let errors = s.value(
+        "gpu_carbon_intensity_fetch_errors_total",
+        &[("provider", "electricitymaps")],
+    );
+    assert!(errors >= 1.0, "{}", s.text);
+}
