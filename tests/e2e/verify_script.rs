@@ -171,3 +171,59 @@ fn a_run_against_the_fake_nvml_reports_agreeing_energies() {
         assert!(out.contains(needle), "no {needle:?}:\n{out}");
     }
 }
+
+/// When `check` finds a problem (a counter 1.5 times too fast), the script still measures,
+/// then exits 1 saying so; either way it stops the exporter it started and removes its files.
+#[test]
+fn a_failed_check_exits_1_after_measuring_and_leaves_nothing_behind() {
+    let scenario = temp_file(
+        "scenario.txt",
+        &format!(
+            "epoch = {}\n[gpu]\npower = const:250\ncounter_scale = 1.5\n",
+            now_unix()
+        ),
+    );
+    let tmpdir = scenario.with_file_name("verify-tmp");
+    std::fs::create_dir_all(&tmpdir).expect("mkdir");
+    let lib = fake_nvml_lib().display().to_string();
+    let envs = [
+        ("PYTHONPATH", stand_ins(&["pynvml", "torch"])),
+        ("FAKE_NVML_LIB", lib.clone()),
+        ("FAKE_NVML_SCENARIO", scenario.display().to_string()),
+        ("TMPDIR", tmpdir.display().to_string()),
+    ];
+    let bin = exporter_bin().display().to_string();
+    let library = format!("--nvml.library-path={lib}");
+    let args = [
+        "--phases",
+        "1",
+        "--load-seconds",
+        "1",
+        "--idle-seconds",
+        "1",
+        "--check-duration",
+        "1s",
+        &bin,
+        "--",
+        &library,
+    ];
+    let (code, out) = run(&args, &envs);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("PROBLEM  energy"), "{out}");
+    assert!(
+        out.contains("exporter gpu_energy_kwh_total"),
+        "measured: {out}"
+    );
+    assert!(out.contains("check: found problems"), "{out}");
+    let left: Vec<_> = std::fs::read_dir(&tmpdir).expect("ls").flatten().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let still = Command::new("pgrep")
+        .args(["-f", &tmpdir.display().to_string()])
+        .output()
+        .expect("pgrep");
+    assert!(
+        still.stdout.is_empty(),
+        "an exporter still runs: {}",
+        String::from_utf8_lossy(&still.stdout)
+    );
+}
