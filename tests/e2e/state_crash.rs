@@ -220,7 +220,8 @@ fn no_served_counter_decreases_across_kills_and_driver_reloads() {
 }
 
 /// The same invariant over every ledger counter `--demo` serves (workloads, unattributed,
-/// embodied, host), killed at random moments.
+/// MIG instances, embodied), with the host's too: RAPL from the sysfs fixture and the host
+/// estimate (forced beside it, on this machine's /proc), killed at random moments.
 #[test]
 fn no_demo_counter_decreases_across_kills() {
     let mut rng = Rng::from_clock();
@@ -230,6 +231,14 @@ fn no_demo_counter_decreases_across_kills() {
         format!("--state.file={}", state.display()),
         "--sample.interval=50ms".to_string(),
         "--embodied.kg-per-gpu=150".to_string(),
+        "--embodied.host-kg=1000".to_string(),
+        "--collector.rapl".to_string(),
+        format!(
+            "--path.sysfs={}/tests/fixtures/sysfs",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        "--collector.host-estimate".to_string(),
+        "--estimate.host.force".to_string(),
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut history = History::default();
@@ -253,6 +262,11 @@ fn no_demo_counter_decreases_across_kills() {
         "gpu_embodied_co2e_grams_total",
         "gpu_workload_energy_kwh_total",
         "gpu_unattributed_energy_kwh_total",
+        "gpu_mig_energy_kwh_total",
+        "gpu_mig_unallocated_energy_kwh_total",
+        "gpu_host_energy_kwh_total",
+        "gpu_host_co2e_grams_total",
+        "gpu_host_embodied_co2e_grams_total",
     ] {
         assert!(
             families.contains(family),
