@@ -1,6 +1,7 @@
 //! `--state.file` is a file, and only that file (with its journal and temp files) is touched:
 //! anything else is refused at start with exit 2 naming the flag, nothing is moved or written
-//! before start-up has succeeded, and two exporters never share one ledger.
+//! before start-up has succeeded, two exporters never share one ledger, and the journal stays
+//! bounded whatever the flush interval.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
