@@ -60,6 +60,40 @@ fn the_script_is_clean_for_shellcheck() {
     );
 }
 
+/// Runs the whole script against the fake NVML playing `scenario`, with stand-in pynvml and
+/// torch, `phases` load/idle phases of `seconds` each and a 1 s check; `envs` are added.
+fn run_on_fake_nvml(
+    scenario: &str,
+    phases: &str,
+    seconds: &str,
+    envs: &[(&str, String)],
+) -> (Option<i32>, String) {
+    let scenario = temp_file("scenario.txt", scenario);
+    let lib = fake_nvml_lib().display().to_string();
+    let mut all = vec![
+        ("PYTHONPATH", stand_ins(&["pynvml", "torch"])),
+        ("FAKE_NVML_LIB", lib.clone()),
+        ("FAKE_NVML_SCENARIO", scenario.display().to_string()),
+    ];
+    all.extend(envs.iter().cloned());
+    let bin = exporter_bin().display().to_string();
+    let library = format!("--nvml.library-path={lib}");
+    let args = [
+        "--phases",
+        phases,
+        "--load-seconds",
+        seconds,
+        "--idle-seconds",
+        seconds,
+        "--check-duration",
+        "1s",
+        &bin,
+        "--",
+        &library,
+    ];
+    run(&args, &all)
+}
+
 /// Without pynvml, without torch, or with a PyTorch that sees no GPU, the script stops at once
 /// naming what is missing (exit 1); bad usage is exit 2.
 #[test]
@@ -116,32 +150,8 @@ fn missing_prerequisites_are_named_before_anything_starts() {
 /// scrapes by up to 200 ms at each end, about 3 % of this short run).
 #[test]
 fn a_run_against_the_fake_nvml_reports_agreeing_energies() {
-    let scenario = temp_file(
-        "scenario.txt",
-        &format!("epoch = {}\n[gpu]\npower = const:250\n", now_unix()),
-    );
-    let lib = fake_nvml_lib().display().to_string();
-    let envs = [
-        ("PYTHONPATH", stand_ins(&["pynvml", "torch"])),
-        ("FAKE_NVML_LIB", lib.clone()),
-        ("FAKE_NVML_SCENARIO", scenario.display().to_string()),
-    ];
-    let bin = exporter_bin().display().to_string();
-    let library = format!("--nvml.library-path={lib}");
-    let args = [
-        "--phases",
-        "2",
-        "--load-seconds",
-        "1.5",
-        "--idle-seconds",
-        "1.5",
-        "--check-duration",
-        "1s",
-        &bin,
-        "--",
-        &library,
-    ];
-    let (code, out) = run(&args, &envs);
+    let scenario = format!("epoch = {}\n[gpu]\npower = const:250\n", now_unix());
+    let (code, out) = run_on_fake_nvml(&scenario, "2", "1.5", &[]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("Result: all well."), "{out}");
     let joules = |label: &str| -> f64 {
@@ -176,38 +186,14 @@ fn a_run_against_the_fake_nvml_reports_agreeing_energies() {
 /// then exits 1 saying so; either way it stops the exporter it started and removes its files.
 #[test]
 fn a_failed_check_exits_1_after_measuring_and_leaves_nothing_behind() {
-    let scenario = temp_file(
-        "scenario.txt",
-        &format!(
-            "epoch = {}\n[gpu]\npower = const:250\ncounter_scale = 1.5\n",
-            now_unix()
-        ),
+    let scenario = format!(
+        "epoch = {}\n[gpu]\npower = const:250\ncounter_scale = 1.5\n",
+        now_unix()
     );
-    let tmpdir = scenario.with_file_name("verify-tmp");
+    let tmpdir = temp_file("placeholder", "").with_file_name("verify-tmp");
     std::fs::create_dir_all(&tmpdir).expect("mkdir");
-    let lib = fake_nvml_lib().display().to_string();
-    let envs = [
-        ("PYTHONPATH", stand_ins(&["pynvml", "torch"])),
-        ("FAKE_NVML_LIB", lib.clone()),
-        ("FAKE_NVML_SCENARIO", scenario.display().to_string()),
-        ("TMPDIR", tmpdir.display().to_string()),
-    ];
-    let bin = exporter_bin().display().to_string();
-    let library = format!("--nvml.library-path={lib}");
-    let args = [
-        "--phases",
-        "1",
-        "--load-seconds",
-        "1",
-        "--idle-seconds",
-        "1",
-        "--check-duration",
-        "1s",
-        &bin,
-        "--",
-        &library,
-    ];
-    let (code, out) = run(&args, &envs);
+    let envs = [("TMPDIR", tmpdir.display().to_string())];
+    let (code, out) = run_on_fake_nvml(&scenario, "1", "1", &envs);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("PROBLEM  energy"), "{out}");
     assert!(
