@@ -40,7 +40,7 @@ fn sampler(gpus: u32) -> (Sampler, Arc<ManualClock>) {
 
 fn next(sampler: &mut Sampler, clock: &ManualClock) -> Snapshot {
     clock.advance(Duration::from_secs(1));
-    sampler.tick(clock.now())
+    sampler.tick(clock)
 }
 
 fn dir(gpus: u32) -> PathBuf {

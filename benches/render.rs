@@ -28,7 +28,7 @@ fn exposition(gpus: u32) -> Exposition {
     );
     let (publish, snapshots) = watch::channel(None);
     for _ in 0..5 {
-        publish.send_replace(Some(Arc::new(sampler.tick(clock.now()))));
+        publish.send_replace(Some(Arc::new(sampler.tick(clock.as_ref()))));
         clock.advance(Duration::from_secs(1));
     }
     // Keep the sender alive for the benchmark's lifetime.
@@ -62,7 +62,7 @@ fn tick(c: &mut Criterion) {
     c.bench_function("sampler_tick/8", |b| {
         b.iter(|| {
             clock.advance(Duration::from_millis(100));
-            sampler.tick(clock.now())
+            sampler.tick(clock.as_ref())
         })
     });
 }

@@ -1,5 +1,5 @@
 //! The background sampler: reads every device once per tick, accounts the readings, and
-//! publishes an immutable [`Snapshot`]. [`Sampler::tick`] is a plain function of the time it is
+//! publishes an immutable [`Snapshot`]. [`Sampler::tick`] is a plain function of the clock it is
 //! given; [`spawn`] drives it from a dedicated OS thread, so blocking NVML and sysfs reads never
 //! run on the async workers or in a scrape.
 
@@ -11,7 +11,7 @@ use crate::attribution::Attributor;
 use crate::backend::{Backend, DeviceError, DeviceInfo, DeviceKind, Reading};
 use crate::carbon::embodied::Amortisation;
 use crate::carbon::IntensityProvider;
-use crate::clock::Timestamp;
+use crate::clock::{Clock, Timestamp};
 use crate::energy::host::HostEstimateSettings;
 use crate::energy::mig::MigAccounts;
 use crate::energy::{EnergySource, EstimateSettings, Factors, Ledger, Step};
@@ -22,6 +22,8 @@ use crate::state::StateFile;
 use crate::units::{Grams, Watts};
 
 mod sources;
+#[cfg(test)]
+mod tests;
 mod thread;
 pub use sources::{source_for, sources_for};
 pub use thread::{spawn, SamplerHandle};
@@ -217,8 +219,11 @@ impl Sampler {
         })
     }
 
-    /// Reads every device at time `now` and returns the resulting snapshot.
-    pub fn tick(&mut self, now: Timestamp) -> Snapshot {
+    /// Reads every device and returns the resulting snapshot. Each device's readings are dated
+    /// when its read returned, so a read that hung (or a slow one before it) isn't taken for
+    /// readings made at the start of the tick; the snapshot is dated when the last one did.
+    pub fn tick(&mut self, clock: &dyn Clock) -> Snapshot {
+        let now = clock.now();
         let intensity = self.intensity.intensity_at(now.unix);
         let carbon = self.intensity.status();
         let started = *self.started.get_or_insert(now.mono);
@@ -240,16 +245,17 @@ impl Sampler {
                     state.created_unix = Some(now.unix);
                 }
                 let result = source.backend.read(position);
+                let read_at = clock.now();
                 let info = &source.backend.devices()[position];
                 match result {
                     Ok(mut reading) => {
                         let processes = reading.processes.take();
                         let mig = reading.mig.take();
-                        let step = state.record(now, reading, factors, &info.uuid);
+                        let step = state.record(read_at, reading, factors, &info.uuid);
                         let (uuid, power) = (&info.uuid, state.power);
                         let shares = mig.and_then(|m| {
                             self.mig
-                                .account(info.index, uuid, &m, step, power, now.unix)
+                                .account(info.index, uuid, &m, step, power, read_at.unix)
                         });
                         if let Some(a) = self
                             .attribution
@@ -257,9 +263,9 @@ impl Sampler {
                             .filter(|_| info.kind == DeviceKind::Gpu)
                         {
                             match &shares {
-                                Some(shares) => a.account_mig(info, shares, step, now.unix),
+                                Some(shares) => a.account_mig(info, shares, step, read_at.unix),
                                 None => {
-                                    a.account(info, processes.as_deref(), step, power, now.unix)
+                                    a.account(info, processes.as_deref(), step, power, read_at.unix)
                                 }
                             }
                         }
@@ -268,6 +274,7 @@ impl Sampler {
                 }
             }
         }
+        let now = clock.now();
         self.expire(now.unix);
         for source in &self.sources {
             let name = source.backend.name();

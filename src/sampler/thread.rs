@@ -45,7 +45,7 @@ pub fn spawn(
             let mut next = Instant::now();
             loop {
                 let started = Instant::now();
-                let mut snapshot = sampler.tick(clock.now());
+                let mut snapshot = sampler.tick(clock.as_ref());
                 snapshot.sample_duration = started.elapsed();
                 publish(snapshot);
                 next += interval;

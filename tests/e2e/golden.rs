@@ -38,7 +38,7 @@ fn render_simulated() -> String {
     sampler.attribute(demo::attributor(&Default::default(), &gpus));
     let (publish, snapshots) = watch::channel(None);
     for _ in 0..=90 {
-        publish.send_replace(Some(Arc::new(sampler.tick(clock.now()))));
+        publish.send_replace(Some(Arc::new(sampler.tick(clock.as_ref()))));
         clock.advance(Duration::from_secs(1));
     }
     let exposition = Exposition::new(snapshots, false, None).expect("registry");

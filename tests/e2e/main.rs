@@ -19,6 +19,7 @@ mod http;
 mod layering;
 mod mig;
 mod nvml;
+mod nvml_hang;
 mod observability;
 mod pki;
 mod powermetrics;

@@ -31,6 +31,17 @@ impl Gpu {
         }
     }
 
+    /// While a `hang_at` window is in effect at `t`, when the hang ends: the latest end of
+    /// the windows that contain `t` (a reading made at `t` blocks until then).
+    pub fn hang_until(&self, t: f64) -> Option<f64> {
+        let t = t.max(0.0);
+        self.hangs
+            .iter()
+            .filter(|w| w.contains(t))
+            .map(|w| w.end)
+            .reduce(f64::max)
+    }
+
     /// Exact energy since `t = 0` in joules, `E(t) = ∫0^t P`;
     /// `None` if power is unsupported.
     pub fn energy_j(&self, t: f64) -> Option<f64> {
@@ -231,6 +242,20 @@ mod tests {
         assert_eq!(g.counter_mj(25.0), Some(2_500_000));
         let g = gpu("lost_at = 3");
         assert_eq!(g.fault_at(1e9), Some(Fault::Lost));
+    }
+
+    #[test]
+    fn hangs_last_until_their_window_ends() {
+        let g = gpu("hang_at = 2:3, 4:2, 10:1");
+        assert_eq!(g.hang_until(1.9), None);
+        assert_eq!(g.hang_until(2.0), Some(5.0));
+        // Overlapping windows: a call in both blocks until the later end.
+        assert_eq!(g.hang_until(4.5), Some(6.0));
+        assert_eq!(g.hang_until(6.0), None);
+        assert_eq!(g.hang_until(10.5), Some(11.0));
+        // A hang is no fault: the call then answers as usual.
+        assert_eq!(g.fault_at(3.0), None);
+        assert_eq!(gpu("").hang_until(3.0), None);
     }
 
     #[test]

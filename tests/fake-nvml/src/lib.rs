@@ -26,7 +26,8 @@
 //! (spaces around `=` optional). Global keys come first, then one `[gpu]`
 //! section per GPU; the section order is the device index. Errors name the
 //! line (`line N: ...`); keys may not repeat except the list keys
-//! `reset_at`, `error_at` and `glitch_at`, whose values accumulate.
+//! `reset_at`, `error_at`, `glitch_at`, `hang_at`, `process` and `mig_instance`,
+//! whose values accumulate.
 //!
 //! ```text
 //! # Scenario time t = now - epoch (unix seconds).
@@ -77,6 +78,7 @@
 //! | `lost_at`, `lost_until` | for `lost_at <= t < lost_until` every device query returns `NVML_ERROR_GPU_IS_LOST` (handle lookup still works) | never, forever |
 //! | `error_at` | `T:D[,T:D...]`: for `T <= t < T+D` every reading returns `NVML_ERROR_UNKNOWN` | none |
 //! | `glitch_at` | `T:D[,T:D...]`: for `T <= t < T+D` power reads 10 x `limit_w` (7000 W if the limit is unsupported); the counter is unaffected | none |
+//! | `hang_at` | `T:D[,T:D...]`: a reading (power, energy, utilization, limits, process lists and samples, as for `error_at`) made at `T <= t < T+D` blocks until `t >= T+D` (until no window contains `t`), as a hung driver call does, then answers as at that time; other threads' calls are not held up | none |
 //! | `process` | `pid=P [sm=PROFILE\|none] [start=T] [end=T] [kind=compute\|graphics]` (repeatable, one process each): present for `start <= t < end` in the compute (default) or graphics list; `sm` is its SM utilization in percent (`none`: no samples) | none; `start=0`, `end` never, `kind=compute` |
 //! | `process_util` | `yes` / `no` (`no`: `nvmlDeviceGetProcessUtilization` is `NVML_ERROR_NOT_SUPPORTED`, as on MIG) | `yes` |
 //! | `process_sample_period` | `S` seconds: per-process samples are taken at scenario times `k·S` only (a call between two returns the latest one, stamped with its scenario time in µs + 1, so it is new only once), as real NVML fills its buffer about once a second; `0` = a fresh sample at every call | `0` |
@@ -106,7 +108,7 @@
 //! * `power = unsupported` also makes the energy counter unsupported.
 //! * Power and limits are reported in mW (rounded); the power-limit
 //!   constraints are `(limit / 4, limit)`.
-//! * Lost beats `error_at`, which beats `glitch_at`. "Readings" (affected by
+//! * A `hang_at` wait comes first; then lost beats `error_at`, which beats `glitch_at`. "Readings" (affected by
 //!   `error_at`) are power, energy, utilization and the two limit queries;
 //!   name and UUID are only affected by `lost_at`.
 //! * Driver version is `550.54.15`, NVML version `12.550.54.15`.
@@ -170,6 +172,7 @@ use state::InitError;
 use std::ffi::{c_char, c_uint, c_ulonglong, CStr};
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
 
 /// Driver version reported by `nvmlSystemGetDriverVersion`.
 pub const DRIVER_VERSION: &str = "550.54.15";
@@ -217,6 +220,9 @@ fn device_query(
         let reading = query == Query::Reading;
         return mig_api::mig_query(device, reading, |_, _, _| NOT_SUPPORTED).unwrap_or(INVALID_ARG);
     }
+    if query == Query::Reading {
+        wait_out_hang(device);
+    }
     initialized(|scenario, t| {
         let Some(gpu) = decode_handle(device).and_then(|i| scenario.gpus.get(i)) else {
             return INVALID_ARG;
@@ -230,6 +236,21 @@ fn device_query(
             _ => body(gpu, t),
         }
     })
+}
+
+/// Blocks while a `hang_at` window of `device` contains the scenario time, sleeping without
+/// holding the library's lock (so other threads' calls, and shutdown, go on meanwhile).
+fn wait_out_hang(device: nvmlDevice_t) {
+    loop {
+        let left = state::with_scenario(|scenario, t| {
+            let gpu = decode_handle(device).and_then(|i| scenario.gpus.get(i))?;
+            gpu.hang_until(t).map(|end| end - t)
+        });
+        match left.flatten() {
+            Some(s) if s > 0.0 && s.is_finite() => std::thread::sleep(Duration::from_secs_f64(s)),
+            _ => return,
+        }
+    }
 }
 
 /// Writes `value` through `out`.

@@ -63,6 +63,8 @@ pub struct Gpu {
     pub errors: Vec<Window>,
     /// `glitch_at`: when the power reading is an impossible 10 x limit.
     pub glitches: Vec<Window>,
+    /// `hang_at`: when every reading blocks until the window ends, as a hung driver call.
+    pub hangs: Vec<Window>,
     /// `process`: processes on the GPU.
     pub processes: Vec<Process>,
     /// `process_util`: whether per-process utilization is supported (`no` as on MIG).
@@ -96,6 +98,7 @@ impl Gpu {
             lost: None,
             errors: Vec::new(),
             glitches: Vec::new(),
+            hangs: Vec::new(),
             processes: Vec::new(),
             process_util: true,
             process_sample_period: 0.0,
@@ -212,7 +215,7 @@ impl Scenario {
 fn is_list_key(key: &str) -> bool {
     matches!(
         key,
-        "reset_at" | "error_at" | "glitch_at" | "process" | "mig_instance"
+        "reset_at" | "error_at" | "glitch_at" | "hang_at" | "process" | "mig_instance"
     )
 }
 
@@ -258,6 +261,7 @@ fn is_gpu_key(key: &str) -> bool {
             | "lost_until"
             | "error_at"
             | "glitch_at"
+            | "hang_at"
             | "process"
             | "process_util"
             | "process_sample_period"
@@ -304,6 +308,7 @@ fn gpu_key(sec: &mut Section, key: &str, value: &str, line_no: usize) -> Result<
         "lost_until" => sec.lost_until = Some((number(value)?, line_no)),
         "error_at" => gpu.errors.extend(windows(value)?),
         "glitch_at" => gpu.glitches.extend(windows(value)?),
+        "hang_at" => gpu.hangs.extend(windows(value)?),
         "process" => {
             let p = Process::parse(value)?;
             if gpu.processes.iter().any(|q| q.pid == p.pid) {
@@ -543,6 +548,18 @@ lost_at = 100
     }
 
     #[test]
+    fn hang_windows_accumulate() {
+        let s = Scenario::parse("[gpu]\nhang_at = 2:3, 10:0.5\nhang_at = 20:1\n[gpu]\n")
+            .expect("parse");
+        let w = |start, end| Window { start, end };
+        assert_eq!(
+            s.gpus[0].hangs,
+            vec![w(2.0, 5.0), w(10.0, 10.5), w(20.0, 21.0)]
+        );
+        assert!(s.gpus[1].hangs.is_empty(), "other GPUs don't hang");
+    }
+
+    #[test]
     fn init_outcomes() {
         for (v, want) in [
             ("ok", InitOutcome::Ok),
@@ -577,6 +594,8 @@ lost_at = 100
             ("[gpu]\nlimit_w = -1", "line 2:", ">= 0"),
             ("[gpu]\nerror_at = 5", "line 2:", "START:DURATION"),
             ("[gpu]\nerror_at = 5:-1", "line 2:", ">= 0"),
+            ("[gpu]\nhang_at = 2", "line 2:", "START:DURATION"),
+            ("[gpu]\nhang_at = 2:x", "line 2:", "finite"),
             ("[gpu]\nlost_until = 5", "line 2:", "needs lost_at"),
             (
                 "[gpu]\nlost_at = 5\nlost_until = 4",

@@ -442,3 +442,38 @@ fn processes_and_their_utilization() {
         Err(NvmlError::NotSupported)
     ));
 }
+
+#[test]
+fn a_hung_reading_blocks_only_its_caller_until_the_window_ends() {
+    let epoch = wall();
+    let setup = Setup::new(&format!(
+        "epoch = {epoch}\n[gpu]\npower = const:100\nhang_at = 0:2\n[gpu]\n"
+    ));
+    let nvml = setup.init().expect("init");
+    let (hung, other) = (
+        nvml.device_by_index(0).expect("gpu 0"),
+        nvml.device_by_index(1).expect("gpu 1"),
+    );
+    let returned = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let caller = s.spawn(|| {
+            let mj = hung.total_energy_consumption();
+            returned.store(true, Ordering::SeqCst);
+            (mj, wall() - epoch)
+        });
+        sleep(Duration::from_millis(100));
+        // Meanwhile identity queries and the other GPU answer.
+        assert_eq!(hung.name().expect("name"), "NVIDIA H100 80GB HBM3");
+        assert_eq!(other.power_usage().expect("power"), 100_000);
+        assert!(
+            !returned.load(Ordering::SeqCst),
+            "the hung call returned early"
+        );
+        let (mj, t) = caller.join().expect("caller");
+        assert!(t >= 2.0, "returned at t = {t}");
+        // It answers as at the time it returns: 100 W for at least 2 s.
+        assert!(mj.expect("energy") >= 200_000);
+    });
+    // After the window readings answer at once.
+    assert_eq!(hung.power_usage().expect("power"), 100_000);
+}
