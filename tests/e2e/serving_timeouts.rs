@@ -147,10 +147,25 @@ fn idle_connections_and_silent_handshakes_are_closed_after_10_s() {
 
 /// docs/exposition.md and docs/security.md promise that on SIGTERM requests in flight finish
 /// (for up to 1 s). A scrape whose password check (bcrypt, cost 12) is still running when
-/// SIGTERM arrives gets its whole `200` answer, and the exporter then exits 0.
+/// SIGTERM arrives gets its whole `200` answer, and the exporter then exits 0. A run whose
+/// timing didn't put the scrape in flight (a machine too busy or too fast for the window) proves
+/// nothing either way and is tried again, up to three times.
 #[test]
 fn sigterm_lets_a_request_in_flight_finish() {
     let hash = bcrypt::hash("s3cret", 12).expect("bcrypt");
+    let mut inconclusive = Vec::new();
+    for _ in 0..3 {
+        match drain_attempt(&hash) {
+            Ok(()) => return,
+            Err(why) => inconclusive.push(why),
+        }
+    }
+    panic!("no attempt had a request in flight at SIGTERM: {inconclusive:#?}");
+}
+
+/// One exporter, one scrape in flight at SIGTERM; panics if the scrape is cut off, `Err` if
+/// the timing didn't put it in flight.
+fn drain_attempt(hash: &str) -> Result<(), String> {
     let users: String = ["ready", "timer", "prometheus"]
         .iter()
         .map(|u| format!("  {u}: {hash}\n"))
@@ -183,10 +198,9 @@ fn sigterm_lets_a_request_in_flight_finish() {
     );
     let check = started.elapsed();
     assert_eq!(timed.status, 200);
-    assert!(
-        check < DRAIN_TIMEOUT,
-        "a password check takes {check:?} here, longer than the drain time"
-    );
+    if check > DRAIN_TIMEOUT / 2 {
+        return Err(format!("a password check took {check:?}"));
+    }
 
     let mut s = connect(e.addr);
     let head = format!(
@@ -229,10 +243,12 @@ fn sigterm_lets_a_request_in_flight_finish() {
         killed - sent,
         first.saturating_duration_since(killed)
     );
-    assert!(
-        first > killed,
-        "answered before SIGTERM: nothing was in flight"
-    );
+    if first < killed {
+        return Err(format!(
+            "answered {:?} after the request, before SIGTERM",
+            first - sent
+        ));
+    }
     assert!(
         !raw.is_empty(),
         "cut off without an answer; log:\n{}",
@@ -249,4 +265,5 @@ fn sigterm_lets_a_request_in_flight_finish() {
         .find("gpu_energy_kwh_total", &[])
         .is_empty());
     assert_eq!(status.code(), Some(0), "log:\n{}", e.log());
+    Ok(())
 }
