@@ -3,10 +3,11 @@
 //! in-place edits are all seen). A file that fails to load, or that would lower protection
 //! (see [`super::protection`]), leaves the previous configuration in force; the failure or
 //! refusal is logged and shown in [`ReloadStatus`] (exported as
-//! `gpu_carbon_exporter_web_config_reload_success`).
+//! `gpu_carbon_exporter_web_config_reload_success`). A renewal caught half-written (the new
+//! certificate next to the old key) fails that once; the poll after the rest lands applies it.
 
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,14 +106,14 @@ impl Reloader {
                     continue;
                 }
             }
-            let path = self.path.clone();
-            let Ok((result, watched)) =
-                tokio::task::spawn_blocking(move || Security::load(&path)).await
+            let (path, watched) = (self.path.clone(), self.watched.clone());
+            let Ok((result, watched, fingerprint)) =
+                tokio::task::spawn_blocking(move || load(&path, &watched, Security::load)).await
             else {
                 continue;
             };
             self.watched = watched;
-            seen = fingerprint_off_thread(self.watched.clone()).await;
+            seen = fingerprint;
             let file = self.path.display();
             match result {
                 Ok(security) => {
@@ -138,6 +139,26 @@ impl Reloader {
             }
         }
     }
+}
+
+/// Runs `loader` on `path` and returns its result, the files it read, and the fingerprint later
+/// polls are compared with: that of the files as they were *before* the load when it read the
+/// same files as last time. A file that changes while it is loaded (a renewed key written just
+/// after its certificate, which this load saw with the old key) is then reloaded at the next
+/// poll, instead of counted as seen.
+fn load<R>(
+    path: &Path,
+    watched: &[PathBuf],
+    loader: impl FnOnce(&Path) -> (R, Vec<PathBuf>),
+) -> (R, Vec<PathBuf>, u64) {
+    let before = fingerprint(watched);
+    let (result, read) = loader(path);
+    let seen = if read == watched {
+        before
+    } else {
+        fingerprint(&read)
+    };
+    (result, read, seen)
 }
 
 async fn fingerprint_off_thread(files: Vec<PathBuf>) -> u64 {
@@ -174,6 +195,32 @@ mod tests {
         assert_eq!(a, fingerprint(&files));
         std::fs::write(&f, "two").expect("write");
         assert_ne!(a, fingerprint(&files));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A certificate renewal seen half-done (the new certificate, the old key) fails to load;
+    /// the key written while that load ran must still trigger the next poll.
+    #[test]
+    fn a_file_changed_during_a_load_is_reloaded_at_the_next_poll() {
+        let dir = std::env::temp_dir().join(format!("gce-fp-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+        std::fs::write(&cert, "new cert").expect("write");
+        std::fs::write(&key, "old key").expect("write");
+        let files = vec![cert.clone(), key.clone()];
+        let ((), read, seen) = load(&cert, &files, |_| {
+            std::fs::write(&key, "new key").expect("write");
+            ((), files.clone())
+        });
+        assert_eq!(read, files);
+        assert_ne!(seen, fingerprint(&files), "the new key would go unseen");
+        // Nothing changing during the load: the next poll sees no change.
+        let ((), _, seen) = load(&cert, &files, |_| ((), files.clone()));
+        assert_eq!(seen, fingerprint(&files));
+        // A load that reads other files (the configuration now names them) compares with them.
+        let other = vec![dir.join("other.crt")];
+        let ((), read, seen) = load(&cert, &files, |_| ((), other.clone()));
+        assert_eq!((read, seen), (other.clone(), fingerprint(&other)));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

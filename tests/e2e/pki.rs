@@ -29,9 +29,12 @@ pub struct Identity {
 pub struct Pki {
     pub dir: PathBuf,
     pub ca: String,
+    /// The server certificate and key written as `server.crt` and `server.key`.
+    pub server: Identity,
     pub client: Identity,
     /// A client certificate from another CA, which the server must refuse under mTLS.
     pub rogue_client: Identity,
+    issuer: Issuer<'static, KeyPair>,
 }
 
 fn ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
@@ -75,9 +78,17 @@ impl Pki {
         Pki {
             dir,
             ca: ca_pem,
+            server,
             client,
             rogue_client,
+            issuer,
         }
+    }
+
+    /// A new server certificate for `localhost`/127.0.0.1 with a new key, from the same CA:
+    /// what a renewal gives.
+    pub fn renew_server(&self) -> Identity {
+        leaf(&["localhost", "127.0.0.1"], &self.issuer)
     }
 
     /// Writes `text` as `name` next to the certificates and returns its path.
@@ -133,6 +144,20 @@ impl<'a> Client<'a> {
         Arc::new(config)
     }
 
+    /// A TLS stream to `addr` (the handshake happens at the first write or read), with a 10 s
+    /// read timeout.
+    pub fn connect(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<StreamOwned<ClientConnection, TcpStream>, String> {
+        let name = ServerName::try_from("localhost").expect("server name");
+        let conn = ClientConnection::new(self.config(), name).map_err(|e| e.to_string())?;
+        let sock = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        Ok(StreamOwned::new(conn, sock))
+    }
+
     /// One HTTPS request; `Err` with the reason if TLS or the connection fails. Also returns
     /// the TLS version negotiated.
     pub fn request(
@@ -141,12 +166,18 @@ impl<'a> Client<'a> {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<(Response, rustls::ProtocolVersion), String> {
-        let name = ServerName::try_from("localhost").expect("server name");
-        let conn = ClientConnection::new(self.config(), name).map_err(|e| e.to_string())?;
-        let sock = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-        sock.set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| e.to_string())?;
-        let mut tls = StreamOwned::new(conn, sock);
+        self.request_seeing_cert(addr, path, headers)
+            .map(|(r, version, _)| (r, version))
+    }
+
+    /// [`Client::request`], also returning the certificate the server presented (DER).
+    pub fn request_seeing_cert(
+        &self,
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(Response, rustls::ProtocolVersion, Vec<u8>), String> {
+        let mut tls = self.connect(addr)?;
         let mut head = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
@@ -168,7 +199,13 @@ impl<'a> Client<'a> {
             return Err("connection closed without an answer".into());
         }
         let version = tls.conn.protocol_version().ok_or("no TLS version")?;
-        Ok((parse_response(&raw), version))
+        let cert = tls
+            .conn
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .ok_or("no server certificate")?
+            .to_vec();
+        Ok((parse_response(&raw), version, cert))
     }
 
     /// GET `path`, expecting success of the transport.
@@ -209,6 +246,15 @@ pub fn plain_exchange(addr: SocketAddr) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     out
+}
+
+/// The DER of the first certificate in `pem`.
+pub fn der(pem: &str) -> Vec<u8> {
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .expect("a certificate")
+        .expect("PEM")
+        .to_vec()
 }
 
 /// The directory of `path`.
