@@ -147,25 +147,9 @@ fn sigterm_with_500_stalled_connections_exits_without_waiting_for_them() {
         // Let the exporter accept them all.
         std::thread::sleep(Duration::from_millis(500));
         let started = Instant::now();
-        let pid = e.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success());
+        e.sigterm();
         let mut e = e;
-        let status = loop {
-            if let Some(status) = e.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(9),
-                "{name}: still running after {:?} with stalled clients; log:\n{}",
-                started.elapsed(),
-                e.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = e.exited_by(started, Duration::from_secs(9));
         let took = started.elapsed();
         eprintln!("{name}: SIGTERM with 500 stalled connections: exited in {took:?}");
         assert_eq!(status.code(), Some(0), "{name}: log:\n{}", e.log());

@@ -5,7 +5,6 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gpu_carbon_exporter::http::{DRAIN_TIMEOUT, HEADER_READ_TIMEOUT};
@@ -219,25 +218,10 @@ fn drain_attempt(hash: &str) -> Result<(), String> {
     });
     // A third of the way into the password check.
     std::thread::sleep(check / 3);
-    let pid = e.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill")
-        .success());
+    e.sigterm();
     let killed = Instant::now();
     let (raw, first) = reader.join().expect("reader");
-    let status = loop {
-        if let Some(status) = e.child.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(
-            killed.elapsed() < Duration::from_secs(10),
-            "still running; log:\n{}",
-            e.log()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = e.exited_by(killed, Duration::from_secs(10));
     eprintln!(
         "password check {check:?}; SIGTERM {:?} after the request, answer {:?} after SIGTERM",
         killed - sent,

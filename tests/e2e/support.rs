@@ -103,9 +103,32 @@ impl Exporter {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.sigterm();
         wait_with_timeout(&mut self.child, Duration::from_secs(20))
+    }
+
+    /// Sends SIGTERM, without waiting.
+    pub fn sigterm(&self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.expect("kill").success(), "kill -TERM {pid}");
+    }
+
+    /// The exit status, once the process exits; fails the test with its log if it still runs
+    /// `limit` after `since`.
+    pub fn exited_by(&mut self, since: Instant, limit: Duration) -> ExitStatus {
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                since.elapsed() < limit,
+                "still running {:?} after SIGTERM; log:\n{}",
+                since.elapsed(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
