@@ -298,6 +298,7 @@ impl Sampler {
         Snapshot {
             taken_at_unix: now.unix,
             sample_duration: Duration::ZERO,
+            skipped_samples: 0,
             intensity,
             carbon,
             pue: self.pue,

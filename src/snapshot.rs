@@ -23,6 +23,9 @@ pub struct Snapshot {
     pub taken_at_unix: f64,
     /// How long reading every GPU took.
     pub sample_duration: Duration,
+    /// Samples skipped so far because one overran `--sample.interval` (since the process
+    /// started; set by the sampler thread).
+    pub skipped_samples: u64,
     /// Carbon intensity applied at this tick.
     pub intensity: Intensity,
     /// The configured intensity provider's status at this tick.

@@ -47,8 +47,9 @@ const MIG_UNALLOCATED: [&str; 2] = [
 ];
 
 /// Counters that live as long as the process: created when it started.
-const PER_PROCESS: [&str; 11] = [
+const PER_PROCESS: [&str; 12] = [
     "gpu_carbon_exporter_sample_errors_total",
+    "gpu_carbon_exporter_skipped_samples_total",
     "gpu_carbon_exporter_host_sample_errors_total",
     "gpu_carbon_intensity_fetch_errors_total",
     "gpu_carbon_exporter_state_writes_total",

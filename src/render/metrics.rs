@@ -150,6 +150,12 @@ pub const DURATION: Spec = spec(
     &[],
     "Time the latest sample took to read every device, in seconds.",
 );
+pub const SKIPPED: Spec = spec(
+    "gpu_carbon_exporter_skipped_samples_total",
+    COUNTER,
+    &[],
+    "Samples skipped because one overran --sample.interval (a slow or hung device read), since the process started.",
+);
 
 pub const STATE_PERSISTING: Spec = spec("gpu_carbon_exporter_state_persisting", GAUGE, &[],
     "1 if totals are being saved to --state.file, 0 if persistence had to be turned off (the log says why).");
@@ -283,6 +289,7 @@ pub const ALL: &[&Spec] = &[
     &CHILD_MALFORMED,
     &LAST,
     &DURATION,
+    &SKIPPED,
     &STATE_PERSISTING,
     &STATE_WRITES,
     &STATE_WRITE_FAILURES,

@@ -164,6 +164,7 @@ fn render(s: &Snapshot, out: &mut Families) {
     out.add(&PUE, &[], s.pue);
     out.add(&LAST, &[], s.taken_at_unix);
     out.add(&DURATION, &[], s.sample_duration.as_secs_f64());
+    out.add(&SKIPPED, &[], s.skipped_samples as f64);
     for c in &s.collectors {
         out.add(&COLLECTOR_UP, &[c.name], if c.up { 1.0 } else { 0.0 });
         for domain in &c.unreadable {

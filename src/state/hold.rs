@@ -94,6 +94,7 @@ mod tests {
         let mut live = Snapshot {
             taken_at_unix: 2.0,
             sample_duration: std::time::Duration::ZERO,
+            skipped_samples: 0,
             intensity: crate::carbon::FixedIntensity::custom(100.0).intensity_at(2.0),
             carbon: crate::carbon::ProviderStatus {
                 provider: "static",

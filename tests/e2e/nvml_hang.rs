@@ -207,6 +207,15 @@ fn a_hung_gpu_stalls_neither_scrapes_nor_the_energy_count() {
     );
 
     eprintln!("{lost} ticks in the {LOST_S} s after the hang");
+    // And the exporter says so: the ticks that fell due during the hung one are counted as
+    // skipped (about HANG_S / INTERVAL_S, less the part of an interval the tick began into
+    // the hang), and no others.
+    let skipped = last.value("gpu_carbon_exporter_skipped_samples_total", &[]);
+    let due = HANG_S / INTERVAL_S;
+    assert!(
+        skipped >= due - 2.0 && skipped <= due + 1.0,
+        "{skipped} samples counted as skipped; about {due} fell due during the hang"
+    );
 
     // The exporter shows the slow sample (its duration spans the hang; it is dated when its
     // reads returned), for an interval: the next sample came one interval after it, not at once.

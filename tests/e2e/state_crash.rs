@@ -15,8 +15,9 @@ const WATTS: f64 = 300.0;
 /// Counters that live only as long as the process (errors, writes, fetches) and restart from
 /// zero with it, as `process_cpu_seconds_total` does. Every other `_total` family is part of
 /// the ledger and is held to the invariant, including any added later.
-const PER_PROCESS: [&str; 10] = [
+const PER_PROCESS: [&str; 11] = [
     "gpu_carbon_exporter_sample_errors_total",
+    "gpu_carbon_exporter_skipped_samples_total",
     "gpu_carbon_exporter_host_sample_errors_total",
     "gpu_mig_sample_errors_total",
     "gpu_carbon_exporter_collector_child_restarts_total",
