@@ -29,6 +29,7 @@ mod serving_timeouts;
 mod state;
 mod state_crash;
 mod state_files;
+mod state_sync;
 mod support;
 mod sysfs;
 mod sysfs_layouts;

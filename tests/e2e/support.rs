@@ -505,3 +505,24 @@ pub fn assert_promtool_clean(exposition: &str) {
         "promtool check metrics complained:\n{report}"
     );
 }
+
+/// Compiles C `source` into a shared library to `LD_PRELOAD` into the exporter (to make a libc
+/// call slow or hang, as a directory server or a disk can), with the C compiler every Rust
+/// toolchain links with.
+pub fn preload_shim(name: &str, source: &str) -> PathBuf {
+    let c = temp_file(&format!("{name}.c"), source);
+    let lib = c.with_file_name(format!("lib{name}.so"));
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&c)
+        .arg("-ldl")
+        .output()
+        .expect("cc (a C compiler comes with every Rust toolchain that links)");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    lib
+}

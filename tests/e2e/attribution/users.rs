@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use super::{scrape_after, start_with_env, Host, GPU_A};
-use crate::support::{now_unix, temp_file};
+use crate::support::{now_unix, preload_shim, temp_file};
 
 const WRAPPER: &str = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so";
 
@@ -91,20 +91,7 @@ int getpwuid_r(uid_t uid, struct passwd *pwd, char *buf, size_t len, struct pass
 /// sampling goes on at its interval, the user is labelled by UID, and the energy still adds up.
 #[test]
 fn a_hanging_directory_server_does_not_stall_sampling() {
-    let source = temp_file("hang.c", HANGING_NSS);
-    let shim = source.with_file_name("libhang.so");
-    let built = std::process::Command::new("cc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&shim)
-        .arg(&source)
-        .arg("-ldl")
-        .output()
-        .expect("cc (a C compiler comes with every Rust toolchain that links)");
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let shim = preload_shim("hang", HANGING_NSS);
     let host = Host::new("nss-hang");
     host.process(
         611,
