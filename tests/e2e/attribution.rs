@@ -112,6 +112,16 @@ pub(crate) fn start(host: &Host, scenario: &str, extra: &[&str]) -> Exporter {
     start_with_env(host, scenario, extra, &[])
 }
 
+/// [`start`] with workloads labelled by user alone and no Kubernetes sources.
+pub(crate) fn start_by_user(host: &Host, scenario: &str) -> Exporter {
+    let flags = [
+        "--attribution.labels=user",
+        "--kubernetes.pod-resources-socket=",
+        "--kubernetes.cri-socket=",
+    ];
+    start(host, scenario, &flags)
+}
+
 /// [`start`] with more environment variables for the exporter.
 pub(crate) fn start_with_env(
     host: &Host,

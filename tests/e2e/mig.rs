@@ -5,22 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{fake_nvml_lib, now_unix, temp_file, Exporter, Scrape};
+use crate::support::{fake_nvml_lib, now_unix, square_energy, temp_file, Exporter, Scrape};
 
 const JOULES_PER_KWH: f64 = 3.6e6;
-
-/// Energy (J) of `square:low:high:period` (low for the first half of each period) over [0, t].
-fn square_energy(low: f64, high: f64, period: f64, t: f64) -> f64 {
-    let cycles = (t / period).floor();
-    let phase = t - cycles * period;
-    let half = period / 2.0;
-    let partial = if phase < half {
-        low * phase
-    } else {
-        low * half + high * (phase - half)
-    };
-    cycles * (low + high) * half + partial
-}
 
 fn start(scenario: &str, extra: &[&str]) -> Exporter {
     let file = temp_file("mig-scenario.txt", scenario);

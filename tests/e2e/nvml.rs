@@ -4,24 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{fake_nvml_lib, now_unix, run_to_exit, temp_file, Exporter, Scrape};
+use crate::support::{
+    fake_nvml_lib, now_unix, run_to_exit, square_energy, temp_file, Exporter, Scrape,
+};
 
 const JOULES_PER_KWH: f64 = 3.6e6;
 const PUE: f64 = 1.25;
 const INTENSITY: f64 = 400.0;
-
-/// Energy (J) of `square:low:high:period` (low for the first half of each period) over [0, t].
-fn square_energy(low: f64, high: f64, period: f64, t: f64) -> f64 {
-    let cycles = (t / period).floor();
-    let phase = t - cycles * period;
-    let half = period / 2.0;
-    let partial = if phase < half {
-        low * phase
-    } else {
-        low * half + high * (phase - half)
-    };
-    cycles * (low + high) * half + partial
-}
 
 /// Energy (J) of a piecewise-linear trace over [0, t] (flat before the first and after the
 /// last point).

@@ -526,3 +526,16 @@ pub fn preload_shim(name: &str, source: &str) -> PathBuf {
     );
     lib
 }
+
+/// Energy (J) of `square:low:high:period` (low for the first half of each period) over [0, t].
+pub fn square_energy(low: f64, high: f64, period: f64, t: f64) -> f64 {
+    let cycles = (t / period).floor();
+    let phase = t - cycles * period;
+    let half = period / 2.0;
+    let partial = if phase < half {
+        low * phase
+    } else {
+        low * half + high * (phase - half)
+    };
+    cycles * (low + high) * half + partial
+}

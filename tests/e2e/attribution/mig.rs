@@ -2,7 +2,7 @@
 //! compute processes (no per-process utilization under MIG), and the workloads plus
 //! unattributed still add up to the GPU.
 
-use super::{assert_rel, scrape_after, start, sum, Host, GPU_A};
+use super::{assert_rel, scrape_after, start, start_by_user, sum, Host, GPU_A};
 use crate::support::now_unix;
 
 /// A100 (no GPM): gi 1 (14 SMs) runs alice, gi 2 (28 SMs) runs bob and carol, gi 3 (42 SMs)
@@ -21,15 +21,7 @@ fn instances_split_among_their_processes_and_everything_adds_up() {
          mig_instance = gi=1 sm=14\nmig_instance = gi=2 sm=28\nmig_instance = gi=3 sm=42\n\
          process = pid=701 gi=1\nprocess = pid=702 gi=2\nprocess = pid=703 gi=2\n"
     );
-    let exporter = start(
-        &host,
-        &scenario,
-        &[
-            "--attribution.labels=user",
-            "--kubernetes.pod-resources-socket=",
-            "--kubernetes.cri-socket=",
-        ],
-    );
+    let exporter = start_by_user(&host, &scenario);
     let s = scrape_after(&exporter, epoch, 2.5);
     let device = s.value("gpu_energy_kwh_total", &[("uuid", GPU_A)]);
     let user = |u: &str| sum(&s, "gpu_workload_energy_kwh_total", &[("user", u)]);

@@ -9,7 +9,7 @@
 
 use super::prometheus::Prometheus;
 use super::JOB;
-use crate::attribution::{assert_rel, start, Host, GPU_A};
+use crate::attribution::{assert_rel, start_by_user, Host, GPU_A};
 use crate::support::{now_unix, request_with, tool, Scrape};
 
 /// What Prometheus 3 asks for when created timestamps are on (protobuf first, which the
@@ -38,15 +38,7 @@ fn prometheus_3_counts_a_workload_that_starts_mid_window_from_zero() {
         "epoch = {epoch}\n[gpu]\nuuid = {GPU_A}\npower = const:300\n\
          process = pid=601 sm=const:50\nprocess = pid=602 sm=const:50 start=4\n"
     );
-    let exporter = start(
-        &host,
-        &scenario,
-        &[
-            "--attribution.labels=user",
-            "--kubernetes.pod-resources-socket=",
-            "--kubernetes.cri-socket=",
-        ],
-    );
+    let exporter = start_by_user(&host, &scenario);
     let flags = ["--enable-feature=created-timestamp-zero-ingestion"];
     let prom = Prometheus::start_with(&bin, exporter.addr, &flags);
     let bob = format!("gpu_workload_energy_kwh_total{{job=\"{JOB}\",user=\"bob\"}}");
